@@ -1,0 +1,1 @@
+"""Graph passes over onnx-graphsurgeon graphs (installed as ``is_export.passes``)."""
