@@ -80,3 +80,27 @@ def _json_default(o):
     if o == float("inf"):
         return "inf"
     return str(o)
+
+
+def print_report(report: ExportReport) -> None:
+    """Print the per-layer table (rich) to stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="is-export: per-layer report", show_lines=False)
+    for col in ("node", "status", "importer", "K", "N", "group", "amplifier", "S range",
+                "|acc| bound / 2^31", "SQNR int dB", "SQNR float dB", "note"):
+        table.add_column(col, overflow="fold")
+    for r in report.layers:
+        if r.status == "rewritten":
+            bound = f"{r.acc_bound / (INT32_MAX + 1):.3f}" + (" OVERFLOW?" if r.may_overflow else "")
+            note = "head" if r.is_head else ""
+            if "shares_weight_with" in r.extra:
+                note = (note + " shares " + r.extra["shares_weight_with"]).strip()
+            table.add_row(r.node, r.status, r.importer, str(r.k), str(r.n), str(r.group_size),
+                          r.amplifier or "", f"{r.s_min}..{r.s_max}", bound,
+                          f"{r.sqnr_int_db:.2f}", f"{r.sqnr_float_db:.2f}", note)
+        else:
+            table.add_row(r.node, r.status, r.importer, "", "", "", "", "", "", "", "",
+                          (r.reason + (" (head)" if r.is_head else "")))
+    Console(width=200).print(table)
