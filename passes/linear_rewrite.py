@@ -66,7 +66,7 @@ def rewrite(graph: gs.Graph, opts: ExportOptions) -> list[LayerRecord]:
     candidates = [n for n in graph.nodes if n.op in LINEAR_OPS]
     cache: dict[tuple, tuple[numerics.IntScaleWeights, list[gs.Constant], LayerRecord]] = {}
     records: list[LayerRecord] = []
-    for node in tqdm(candidates, desc="is-export", unit="layer", disable=not opts.progress):
+    for node in tqdm(candidates, desc="is-export", unit="layer", disable=not opts.progress or not candidates):
         is_head = node.name in heads
         if any(p.search(node.name) for p in excludes):
             records.append(_skip(node, "excluded by --exclude", is_head=is_head))

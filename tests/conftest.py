@@ -27,3 +27,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_onnx(tmp_path_factory):
+    """Path of a small random-weight LLaMA exported with torch.onnx.export(dynamo=True).
+
+    2 decoder layers, hidden 256, intermediate 512, vocab 512, external data.
+    Exported once per test session (about 15 s on 2 cores).
+    """
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "samples"))
+    from tiny_llama import export_tiny_llama
+
+    return export_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
