@@ -1,0 +1,79 @@
+// Shared helpers of the kernel files: dtype conversion, CUDA error checks,
+// workspace layout. Every conversion and float operation names its rounding
+// (_rn) so that --use_fast_math or FMA contraction cannot change the numbers
+// the contract fixes.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "is_kernels.h"
+
+// Return the CUDA error of `call` (as int) from the enclosing function.
+#define IS_CUDA_TRY(call)                              \
+  do {                                                 \
+    cudaError_t is_err_ = (call);                      \
+    if (is_err_ != cudaSuccess) return (int)is_err_;   \
+  } while (0)
+
+// After a launch: the launch error, if any.
+#define IS_LAUNCH_CHECK() IS_CUDA_TRY(cudaGetLastError())
+
+namespace is {
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+constexpr size_t kAlign = 256;
+__host__ __device__ inline size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+
+// Split-K (int32 partial sums summed with atomics, then one epilogue pass) is
+// used only up to this many rows; the workspace for its sums is sized by it.
+constexpr int64_t kSplitKMaxRows = 256;
+
+// Workspace layout: [xq int8 M*K][sa float M][acc int32/float M*N if M <= kSplitKMaxRows].
+struct Workspace {
+  int8_t* xq;
+  float* sa;
+  void* acc;
+};
+
+inline size_t workspace_bytes(int64_t M, int64_t N, int64_t K) {
+  size_t b = align_up((size_t)M * K) + align_up((size_t)M * sizeof(float));
+  if (M <= kSplitKMaxRows) b += align_up((size_t)M * N * 4);
+  return b;
+}
+
+inline Workspace carve_workspace(void* base, int64_t M, int64_t K) {
+  char* p = static_cast<char*>(base);
+  Workspace w;
+  w.xq = reinterpret_cast<int8_t*>(p);
+  p += align_up((size_t)M * K);
+  w.sa = reinterpret_cast<float*>(p);
+  p += align_up((size_t)M * sizeof(float));
+  w.acc = p;
+  return w;
+}
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+}  // namespace is
+
+// Launch one of three instantiations of `kernel_tmpl<T>` by runtime dtype.
+#define IS_DISPATCH_DTYPE(dtype, T, ...)                          \
+  switch (dtype) {                                                \
+    case IS_DTYPE_F32: { using T = float; __VA_ARGS__; break; }  \
+    case IS_DTYPE_F16: { using T = __half; __VA_ARGS__; break; } \
+    case IS_DTYPE_BF16: { using T = __nv_bfloat16; __VA_ARGS__; break; } \
+    default: return IS_ERR_BAD_DTYPE;                             \
+  }

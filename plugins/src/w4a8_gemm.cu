@@ -1,0 +1,307 @@
+// Kernel family 2: W4A8 GEMM with integer (or, for the baseline, float) group scales.
+//
+// Computes contract steps 3-5 on the INT8 activations of family 1:
+//   P[m,g,n]  = sum_{k in group g} xq[m,k] * q[n,k]          (INT8 tensor cores, INT32)
+//   acc[m,n] += P[m,g,n] * S[n,g]                             (INT32, integer scale)
+//   Y[m,n]    = (float(acc) * sa[m]) * C[n] (+ B[n])          (one conversion per output)
+// The float-scale baseline instead keeps a float sum: accf += float(P) * s[n,g],
+// Y = accf * sa[m] (+ B[n]); it exists to measure what integer scales save.
+//
+// Data layout. Weights stay in the exported layout nk_u4x8: row n of Wq is
+// output channel n, 32-bit word j holds k = 8j..8j+7 as nibbles u = q + 8
+// (nibble i in bits 4i..4i+3). Activations are int8 [M, K] row-major.
+//
+// Work split. A warp computes a 16 x (8*NT) tile of Y with mma.sync
+// m16n8k32 (s8 x s8 -> s32, sm_80+). A block is 4 warps side by side along N.
+// For small M the grid is too small to keep the GPU's memory system busy, so
+// the groups are split across gridDim.z ("split-K"); partial INT32 sums are
+// added with atomicAdd into a workspace, which is exact and order-independent
+// for integers (a property float scales do not have), and a second pass does
+// the epilogue.
+//
+// The k permutation trick. The mma sums over its 32 k "slots"; any bijection
+// between slots and actual k is fine as long as A and B use the same one. The
+// fragment of m16n8k32 gives thread t = lane % 4 the slots 4t..4t+3 (registers
+// a0/a1 and b0) and 16+4t..16+4t+3 (a2/a3 and b1). We map them to actual
+// k = base + 0..3 and base + 4..7 with base = CHUNK/4 * t + 8 * s for step s of
+// a chunk of CHUNK = 32 * W consecutive k (W = 1, 2 or 4 words; a chunk never
+// spans two groups). Then:
+//   - a thread's B data for a whole chunk is W consecutive 32-bit words of its
+//     row: one vector load (uint4 for W = 4), and step s uses word s;
+//   - its A data is 8 * W consecutive bytes of each of its two rows; step s uses
+//     bytes 8s..8s+7: the low 4 bytes are a0 (a1 for row + 8), the high 4 are a2 (a3).
+//
+// Unpacking 4 bits to int8 in registers: lo = w & 0x0F0F0F0F holds nibbles
+// 0,2,4,6 and hi = (w >> 4) & 0x0F0F0F0F nibbles 1,3,5,7, one per byte;
+// __byte_perm interleaves them into (u0,u1,u2,u3) and (u4,u5,u6,u7). Then per
+// byte q = u - 8 without carries between bytes: v = u ^ 8 is q as a 4-bit two's
+// complement value, and v | ((v & 8) * 0x1E) sign-extends it (8 * 0x1E = 0xF0).
+#include <algorithm>
+#include <type_traits>
+
+#include "common.cuh"
+
+namespace is {
+
+int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa,
+                    cudaStream_t stream);
+
+constexpr int kWarps = 4;   // warps per block, side by side along N
+constexpr int kNT = 2;      // n8 tiles per warp: a warp covers 16 columns
+constexpr int kBlockN = kWarps * kNT * 8;
+
+__device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                       uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Four nibbles (as bytes u in 0..15) -> four int8 q = u - 8.
+__device__ __forceinline__ uint32_t nibbles_to_s8(uint32_t u) {
+  uint32_t v = u ^ 0x08080808u;
+  return v | ((v & 0x08080808u) * 0x1Eu);
+}
+
+// One packed word (k = base..base+7) -> b0 (k base..base+3) and b1 (k base+4..base+7).
+__device__ __forceinline__ void unpack_word(uint32_t w, uint32_t& b0, uint32_t& b1) {
+  uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
+  b0 = nibbles_to_s8(__byte_perm(lo, hi, 0x5140));
+  b1 = nibbles_to_s8(__byte_perm(lo, hi, 0x7362));
+}
+
+// Load W consecutive 32-bit words with one vector load (the caller guarantees alignment).
+template <int W>
+__device__ __forceinline__ void load_words(const void* p, uint32_t (&out)[W]) {
+  if constexpr (W == 4) {
+    uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    out[0] = v.x; out[1] = v.y; out[2] = v.z; out[3] = v.w;
+  } else if constexpr (W == 2) {
+    uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
+    out[0] = v.x; out[1] = v.y;
+  } else {
+    out[0] = __ldg(reinterpret_cast<const uint32_t*>(p));
+  }
+}
+
+template <bool kIntScale>
+using Acc = typename std::conditional<kIntScale, int, float>::type;
+
+// kSplit: write raw partial sums to `acc_ws` with atomics (epilogue later);
+// otherwise finish here.
+template <typename T, bool kIntScale, int W, bool kSplit>
+__global__ void __launch_bounds__(kWarps * 32)
+w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, const uint32_t* __restrict__ wq,
+                 const int32_t* __restrict__ S, const float* __restrict__ s_float, const float* __restrict__ C,
+                 const T* __restrict__ bias, T* __restrict__ y, void* __restrict__ acc_ws, int M, int N, int K,
+                 int group_size, int groups_per_split) {
+  constexpr int kChunk = 32 * W;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int r = lane >> 2, t = lane & 3;
+  const int n_warp = (blockIdx.x * kWarps + warp) * (kNT * 8);
+  if (n_warp >= N) return;  // no block-level barrier below, so idle warps may leave
+  const int m0 = blockIdx.y * 16;
+  const int G = K / group_size;
+  const int g_begin = blockIdx.z * groups_per_split;
+  const int g_end = min(G, g_begin + groups_per_split);
+
+  // Rows past M and columns past N read the last valid row/column (never
+  // out of bounds) and are not stored.
+  const int8_t* a_row0 = xq + (size_t)min(m0 + r, M - 1) * K + 8 * W * t;
+  const int8_t* a_row1 = xq + (size_t)min(m0 + r + 8, M - 1) * K + 8 * W * t;
+  const uint32_t* b_row[kNT];
+#pragma unroll
+  for (int j = 0; j < kNT; ++j) b_row[j] = wq + (size_t)min(n_warp + 8 * j + r, N - 1) * (K / 8) + W * t;
+  // This thread's output columns in each n8 tile: 2t and 2t + 1.
+  int col[kNT][2];
+#pragma unroll
+  for (int j = 0; j < kNT; ++j) {
+    col[j][0] = min(n_warp + 8 * j + 2 * t, N - 1);
+    col[j][1] = min(n_warp + 8 * j + 2 * t + 1, N - 1);
+  }
+
+  Acc<kIntScale> acc[kNT][4] = {};
+  for (int g = g_begin; g < g_end; ++g) {
+    int p[kNT][4] = {};
+    for (int kc = g * group_size; kc < (g + 1) * group_size; kc += kChunk) {
+      uint32_t a0w[2 * W], a1w[2 * W], bw[kNT][W];
+      // 8W bytes of A per row = 2W words.
+      if constexpr (W == 4) {
+        load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&a0w[0]));
+        load_words<4>(a_row0 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&a0w[4]));
+        load_words<4>(a_row1 + kc, *reinterpret_cast<uint32_t(*)[4]>(&a1w[0]));
+        load_words<4>(a_row1 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&a1w[4]));
+      } else {
+        load_words<2 * W>(a_row0 + kc, a0w);
+        load_words<2 * W>(a_row1 + kc, a1w);
+      }
+#pragma unroll
+      for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, bw[j]);
+#pragma unroll
+      for (int s = 0; s < W; ++s) {
+#pragma unroll
+        for (int j = 0; j < kNT; ++j) {
+          uint32_t b0, b1;
+          unpack_word(bw[j][s], b0, b1);
+          mma_s8(p[j], a0w[2 * s], a1w[2 * s], a0w[2 * s + 1], a1w[2 * s + 1], b0, b1);
+        }
+      }
+    }
+    // Per-group scale: the integer epilogue of the paper (or the float baseline).
+#pragma unroll
+    for (int j = 0; j < kNT; ++j) {
+      if constexpr (kIntScale) {
+        const int s0 = __ldg(S + (size_t)col[j][0] * G + g), s1 = __ldg(S + (size_t)col[j][1] * G + g);
+        acc[j][0] += p[j][0] * s0; acc[j][1] += p[j][1] * s1;
+        acc[j][2] += p[j][2] * s0; acc[j][3] += p[j][3] * s1;
+      } else {
+        const float s0 = __ldg(s_float + (size_t)col[j][0] * G + g), s1 = __ldg(s_float + (size_t)col[j][1] * G + g);
+        acc[j][0] = __fmaf_rn((float)p[j][0], s0, acc[j][0]); acc[j][1] = __fmaf_rn((float)p[j][1], s1, acc[j][1]);
+        acc[j][2] = __fmaf_rn((float)p[j][2], s0, acc[j][2]); acc[j][3] = __fmaf_rn((float)p[j][3], s1, acc[j][3]);
+      }
+    }
+  }
+
+  // Fragment: acc[j][0..1] is row r, acc[j][2..3] row r + 8; columns 2t, 2t+1.
+#pragma unroll
+  for (int j = 0; j < kNT; ++j) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int m = m0 + r + (i >= 2 ? 8 : 0);
+      const int n = n_warp + 8 * j + 2 * t + (i & 1);
+      if (m >= M || n >= N) continue;
+      if constexpr (kSplit) {
+        atomicAdd(static_cast<Acc<kIntScale>*>(acc_ws) + (size_t)m * N + n, acc[j][i]);
+      } else {
+        float v;
+        if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa[m]), C[n]);
+        else v = __fmul_rn(acc[j][i], sa[m]);
+        if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
+        y[(size_t)m * N + n] = from_float<T>(v);
+      }
+    }
+  }
+}
+
+// Epilogue after split-K: the same step 5 on the summed partials.
+template <typename T, bool kIntScale>
+__global__ void splitk_epilogue_kernel(const void* __restrict__ acc_ws, const float* __restrict__ sa,
+                                       const float* __restrict__ C, const T* __restrict__ bias, T* __restrict__ y,
+                                       int M, int N) {
+  const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (size_t)M * N) return;
+  const int m = (int)(i / N), n = (int)(i % N);
+  float v;
+  if constexpr (kIntScale) {
+    v = __fmul_rn(__fmul_rn(__int2float_rn(static_cast<const int*>(acc_ws)[i]), sa[m]), C[n]);
+  } else {
+    v = __fmul_rn(static_cast<const float*>(acc_ws)[i], sa[m]);
+  }
+  if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
+  y[i] = from_float<T>(v);
+}
+
+static int sm_count() {
+  static int count = 0;
+  if (count == 0) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+      count = 1;
+  }
+  return count;
+}
+
+// How many ways to split the groups so that about 4 blocks per SM are in flight.
+static int choose_split(int64_t M, int64_t N, int G) {
+  if (M > kSplitKMaxRows) return 1;
+  const int64_t tiles = ((N + kBlockN - 1) / kBlockN) * ((M + 15) / 16);
+  const int64_t want = 4LL * sm_count();
+  if (tiles >= want) return 1;
+  return (int)std::min<int64_t>(G, (want + tiles - 1) / tiles);
+}
+
+template <typename T, bool kIntScale, int W>
+static int launch_gemm_typed(const Workspace& ws, const uint32_t* wq, const int32_t* S, const float* s_float,
+                             const float* C, const T* bias, T* y, int M, int N, int K, int group_size,
+                             cudaStream_t stream) {
+  const int G = K / group_size;
+  int split = choose_split(M, N, G);
+  const int per_split = (G + split - 1) / split;
+  split = (G + per_split - 1) / per_split;
+  dim3 grid((N + kBlockN - 1) / kBlockN, (M + 15) / 16, split);
+  if (grid.y > 65535) return IS_ERR_BAD_SHAPE;
+  if (split == 1) {
+    w4a8_gemm_kernel<T, kIntScale, W, false><<<grid, kWarps * 32, 0, stream>>>(
+        ws.xq, ws.sa, wq, S, s_float, C, bias, y, nullptr, M, N, K, group_size, per_split);
+    IS_LAUNCH_CHECK();
+    return 0;
+  }
+  IS_CUDA_TRY(cudaMemsetAsync(ws.acc, 0, (size_t)M * N * 4, stream));
+  w4a8_gemm_kernel<T, kIntScale, W, true><<<grid, kWarps * 32, 0, stream>>>(
+      ws.xq, ws.sa, wq, S, s_float, C, bias, y, ws.acc, M, N, K, group_size, per_split);
+  IS_LAUNCH_CHECK();
+  const size_t total = (size_t)M * N;
+  splitk_epilogue_kernel<T, kIntScale><<<(unsigned)((total + 255) / 256), 256, 0, stream>>>(ws.acc, ws.sa, C, bias, y, M, N);
+  IS_LAUNCH_CHECK();
+  return 0;
+}
+
+static int check_args(const void* x, int64_t M, int64_t N, int64_t K, int group_size, const void* wq,
+                      const void* workspace, size_t workspace_bytes_given) {
+  if (M <= 0 || N <= 0 || K <= 0 || M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff) return IS_ERR_BAD_SHAPE;
+  if (group_size < 32 || (group_size & (group_size - 1)) || K % group_size) return IS_ERR_BAD_GROUP;
+  if (workspace == nullptr || workspace_bytes_given < workspace_bytes(M, N, K)) return IS_ERR_WORKSPACE;
+  if (!aligned16(wq) || !aligned16(workspace) || x == nullptr) return IS_ERR_ALIGNMENT;
+  return 0;
+}
+
+template <bool kIntScale>
+static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const int32_t* S, const float* s_float,
+                    const float* C, const void* bias, void* y, int64_t M, int64_t N, int64_t K, int group_size,
+                    void* workspace, size_t workspace_bytes_given, cudaStream_t stream) {
+  if (int e = check_args(x, M, N, K, group_size, wq, workspace, workspace_bytes_given)) return e;
+  Workspace ws = carve_workspace(workspace, M, K);
+  if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, stream)) return e;
+  const auto* w = reinterpret_cast<const uint32_t*>(wq);
+  // Chunk of 32*W k values, never larger than a group.
+  const int W = group_size >= 128 ? 4 : group_size / 32;
+  IS_DISPATCH_DTYPE(dtype, T, {
+    const T* b = static_cast<const T*>(bias);
+    T* out = static_cast<T*>(y);
+    int e = W == 4 ? launch_gemm_typed<T, kIntScale, 4>(ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream)
+          : W == 2 ? launch_gemm_typed<T, kIntScale, 2>(ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream)
+                   : launch_gemm_typed<T, kIntScale, 1>(ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream);
+    if (e) return e;
+  });
+  return 0;
+}
+
+}  // namespace is
+
+extern "C" size_t is_gemm_workspace_size(int64_t M, int64_t N, int64_t K) { return is::workspace_bytes(M, N, K); }
+
+extern "C" int is_int_scale_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const int32_t* S, const float* C,
+                                 const void* bias, void* y, int64_t M, int64_t N, int64_t K, int group_size,
+                                 void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  return is::run_gemm<true>(x, dtype, wq, S, nullptr, C, bias, y, M, N, K, group_size, workspace, workspace_bytes, stream);
+}
+
+extern "C" int is_float_scale_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const float* s, const void* bias,
+                                   void* y, int64_t M, int64_t N, int64_t K, int group_size, void* workspace,
+                                   size_t workspace_bytes, cudaStream_t stream) {
+  return is::run_gemm<false>(x, dtype, wq, nullptr, s, nullptr, bias, y, M, N, K, group_size, workspace, workspace_bytes, stream);
+}
+
+extern "C" const char* is_error_string(int code) {
+  switch (code) {
+    case 0: return "success";
+    case IS_ERR_BAD_SHAPE: return "is-export kernels: M, N and K must be positive (and fit the grid)";
+    case IS_ERR_BAD_GROUP: return "is-export kernels: group_size must be a power of two >= 32 dividing K";
+    case IS_ERR_BAD_DTYPE: return "is-export kernels: dtype must be float32, float16 or bfloat16";
+    case IS_ERR_WORKSPACE: return "is-export kernels: workspace missing or smaller than is_gemm_workspace_size()";
+    case IS_ERR_ALIGNMENT: return "is-export kernels: Wq and workspace must be 16-byte aligned";
+    default: return code > 0 ? cudaGetErrorString((cudaError_t)code) : "is-export kernels: unknown error";
+  }
+}

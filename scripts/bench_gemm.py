@@ -1,0 +1,145 @@
+"""Benchmark of IntScaleGemm against its peers on the GPU (issue: kernel performance).
+
+Columns, all in one process on the same random (non-zero) data, timed with
+CUDA events through triton.testing.do_bench (warm-up, median), with weights
+rotated among enough copies to exceed L2:
+  int-scale W4A8 (this project, the full op incl. activation quantization),
+  float-scale W4A8 (this project's baseline kernel), cuBLAS FP16 (torch.matmul),
+  INT8 (torch._int_mm), W4A16 (aten._weight_int4pack_mm), FP8 (torch._scaled_mm).
+Prints ratios over cuBLAS FP16 and, for M <= 16, the weight-byte bandwidth as
+a share of a device-to-device copy measured in the same run. Writes JSON/CSV.
+
+    python scripts/bench_gemm.py --out OUT_DIR [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from triton.testing import do_bench
+
+from is_export import plugin
+from is_export.numerics import Amplifier, quantize_weight
+
+SHAPES = [(4096, 4096), (12288, 4096), (22016, 4096), (4096, 11008), (28672, 4096), (4096, 14336)]  # (N, K)
+MS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+L2_BYTES = 64 << 20
+
+
+def bench(fn, n_sets: int) -> float:
+    """Median microseconds of fn(i) cycling i over n_sets input sets."""
+    state = {"i": 0}
+
+    def call():
+        fn(state["i"] % n_sets)
+        state["i"] += 1
+
+    return 1000.0 * do_bench(call, warmup=25, rep=100, return_mode="median")
+
+
+def copy_bandwidth() -> float:
+    """Device-to-device copy, bytes read + written per second."""
+    a = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
+    b = torch.empty_like(a)
+    us = bench(lambda i: b.copy_(a), 1)
+    return 2 * a.numel() / (us * 1e-6)
+
+
+def make_sets(n, k, n_sets):
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((n, k)) * 0.02).astype(np.float32)
+    iw = quantize_weight(w, 128, Amplifier("safe"))
+    wq = torch.from_numpy(iw.packed()).cuda()
+    S = torch.from_numpy(iw.S).cuda()
+    C = torch.from_numpy(iw.C).cuda()
+    s = torch.from_numpy(iw.ref.s).cuda()
+    w16 = torch.from_numpy(w).cuda().half()
+    return [dict(wq=wq.clone(), S=S, C=C, s=s, w16=w16.clone()) for _ in range(n_sets)], w16
+
+
+def peers(m, n, k, w16, n_sets):
+    """name -> callable(i) for the torch peers; a peer that does not run gives None."""
+    x16 = torch.randn(m, k, device="cuda", dtype=torch.float16)
+    out = {}
+    w16s = [w16.clone() for _ in range(n_sets)]
+    out["cublas_fp16"] = lambda i: torch.matmul(x16, w16s[i].t())
+    try:
+        x8 = torch.randint(-127, 127, (max(m, 17), k), dtype=torch.int8, device="cuda")
+        w8 = [torch.randint(-127, 127, (n, k), dtype=torch.int8, device="cuda").t() for _ in range(n_sets)]
+        torch._int_mm(x8, w8[0])
+        out["int8_int_mm"] = lambda i: torch._int_mm(x8, w8[i])
+    except Exception:
+        out["int8_int_mm"] = None
+    try:
+        # Random packed bytes: two 4-bit codes per byte, [N, K/2] as the op takes them.
+        raw = torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda")
+        packed = torch.ops.aten._convert_weight_to_int4pack(raw, 8)
+        sz = torch.randn(k // 128, n, 2, device="cuda", dtype=torch.bfloat16)
+        xb = x16.to(torch.bfloat16)
+        torch.ops.aten._weight_int4pack_mm(xb, packed, 128, sz)
+        out["w4a16_int4pack"] = lambda i: torch.ops.aten._weight_int4pack_mm(xb, packed, 128, sz)
+    except Exception:
+        out["w4a16_int4pack"] = None
+    try:
+        mp = max(16, (m + 15) // 16 * 16)
+        xf8 = torch.randn(mp, k, device="cuda").to(torch.float8_e4m3fn)
+        wf8 = [torch.randn(n, k, device="cuda").to(torch.float8_e4m3fn) for _ in range(n_sets)]
+        one = torch.ones((), device="cuda")
+        torch._scaled_mm(xf8, wf8[0].t(), scale_a=one, scale_b=one, out_dtype=torch.float16)
+        out["fp8_scaled_mm"] = lambda i: torch._scaled_mm(xf8, wf8[i].t(), scale_a=one, scale_b=one, out_dtype=torch.float16)
+    except Exception:
+        out["fp8_scaled_mm"] = None
+    return out, x16
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="bench_out")
+    ap.add_argument("--quick", action="store_true", help="fewer shapes and batch sizes")
+    args = ap.parse_args()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shapes = SHAPES[:2] if args.quick else SHAPES
+    ms = [1, 16, 64, 128, 1024, 4096] if args.quick else MS
+    bw = copy_bandwidth()
+    rows = []
+    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth {bw / 1e12:.2f} TB/s")
+    for n, k in shapes:
+        wbytes = n * k // 2 + n * (k // 128) * 4 + n * 4
+        n_sets = max(2, math.ceil(3 * L2_BYTES / (n * k * 2)))
+        sets, w16 = make_sets(n, k, n_sets)
+        for m in ms:
+            peer, x16 = peers(m, n, k, w16, n_sets)
+            ws = plugin.workspace_for(m, n, k, "cuda")
+            y = torch.empty(m, n, dtype=torch.float16, device="cuda")
+            t = {}
+            t["int_scale_w4a8"] = bench(lambda i: plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y), n_sets)
+            t["float_scale_w4a8"] = bench(lambda i: plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y), n_sets)
+            for name, fn in peer.items():
+                t[name] = bench(fn, n_sets) if fn is not None else float("nan")
+            row = dict(N=n, K=k, M=m, **{f"{c}_us": v for c, v in t.items()})
+            row["weight_bw_share"] = (wbytes / (t["int_scale_w4a8"] * 1e-6)) / bw if m <= 16 else None
+            rows.append(row)
+            base = t["cublas_fp16"]
+            print(f"N={n:6d} K={k:6d} M={m:5d} | int {base / t['int_scale_w4a8']:5.2f}x ({t['int_scale_w4a8']:8.1f} us) "
+                  f"float {base / t['float_scale_w4a8']:5.2f}x  int/float {t['float_scale_w4a8'] / t['int_scale_w4a8']:4.2f} | "
+                  + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
+                  + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else ""), flush=True)
+            del peer, x16, ws
+        del sets, w16
+        torch.cuda.empty_cache()
+    (out_dir / "bench.json").write_text(json.dumps(dict(device=torch.cuda.get_device_name(), copy_bw=bw, rows=rows), indent=1))
+    with open(out_dir / "bench.csv", "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
+        wr.writeheader()
+        wr.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The project's one command for the GPU machine: build the CUDA code, run the
+# GPU tests (kernels bit-exact vs the NumPy reference, the plugin's calls),
+# compute-sanitizer memcheck + racecheck, and the benchmark.
+#
+#   bash scripts/gpu_suite.sh [--quick-bench|--no-bench]
+#
+# Needs nvcc, cmake, python3 with torch+triton+numpy+pytest, and the TensorRT
+# headers: TENSORRT_INCLUDE_DIR, or ./.trt_headers (a copy of kernel-lens's
+# include/tensorrt), or an installed kernel-lens. Logs go to $OUT (default ./gpu_out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+OUT="${OUT:-gpu_out}"
+mkdir -p "$OUT"
+BENCH="${1:-}"
+status=0
+summary=()
+
+TRT_INC="${TENSORRT_INCLUDE_DIR:-}"
+[ -z "$TRT_INC" ] && [ -f .trt_headers/NvInferRuntime.h ] && TRT_INC="$PWD/.trt_headers"
+GENCODE="${IS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+
+echo "== build"
+if cmake -S plugins -B build/plugins -DIS_CUDA_GENCODE="$GENCODE" ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} > "$OUT/build.log" 2>&1 \
+   && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1; then
+  summary+=("build: ok")
+else
+  tail -30 "$OUT/build.log"; summary+=("build: FAILED"); status=1
+fi
+
+echo "== GPU tests"
+if python3 -m pytest -q -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider > "$OUT/pytest_gpu.log" 2>&1; then
+  summary+=("gpu tests: $(tail -1 "$OUT/pytest_gpu.log")")
+else
+  tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests: FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1
+fi
+
+echo "== compute-sanitizer (memcheck, racecheck) on the plugin host"
+python3 - <<'PY' > "$OUT/sanitizer_cases.txt" 2>&1
+import sys; sys.path.insert(0, ".")
+from pathlib import Path
+from tests.test_gpu_plugin import write_case
+for i, c in enumerate([(1, 136, 256, 64, "fp16", True), (7, 72, 512, 128, "bf16", False), (300, 40, 384, 128, "fp32", True)]):
+    write_case(Path(f"build/san{i}"), *c, seed=i)
+    print(f"build/san{i}")
+PY
+san_ok=1
+for d in $(cat "$OUT/sanitizer_cases.txt"); do
+  for tool in memcheck racecheck; do
+    if ! compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
+      san_ok=0; echo "sanitizer $tool failed on $d"
+    fi
+  done
+done
+if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on 3 cases"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
+
+if [ "$BENCH" != "--no-bench" ]; then
+  echo "== benchmark"
+  python3 scripts/bench_gemm.py --out "$OUT" ${BENCH:+--quick} 2>&1 | tee "$OUT/bench.log"
+fi
+
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+exit $status

@@ -1,0 +1,123 @@
+"""The CUDA kernels against the NumPy reference of the contract (GPU only).
+
+acc is bit-exact on the contract's exact-acc inputs; on random inputs Y is
+within 1 ulp of the reference in its own type (it is in fact expected to be
+bit-exact: the kernel performs the same float32 operations, each rounded);
+outputs are poisoned with NaN before every run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from is_export.numerics import (
+    float_scale_gemm_reference,
+    int_scale_acc,
+    int_scale_gemm_reference,
+    quantize_activations,
+)
+from tests.gpu_helpers import DTYPES, exact_case, random_case, ulp_distance
+
+pytestmark = pytest.mark.gpu
+
+torch = pytest.importorskip("torch")
+if not torch.cuda.is_available():  # pragma: no cover
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from is_export import plugin  # noqa: E402
+
+TORCH = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _to_torch(a: np.ndarray, name: str | None = None):
+    if name == "bf16":
+        return torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16).cuda()
+    return torch.from_numpy(np.ascontiguousarray(a)).cuda()
+
+
+def _to_numpy(t, name: str):
+    if name == "bf16":
+        return t.float().cpu().numpy().astype(DTYPES["bf16"])
+    return t.cpu().numpy()
+
+
+def _run_int(x_np, w, bias_np, name, group_size):
+    x = _to_torch(x_np, name)
+    out = torch.full((x.shape[0], w.n), float("nan"), dtype=TORCH[name], device="cuda")  # poison
+    y = plugin.int_scale_gemm(x, _to_torch(w.packed()), _to_torch(w.S), _to_torch(w.C),
+                              None if bias_np is None else _to_torch(bias_np, name), group_size, out=out)
+    torch.cuda.synchronize()
+    return _to_numpy(y, name)
+
+
+EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 incl. LLaMA sizes
+    (1, 4096, 4096), (2, 11008, 4096), (7, 4096, 11008), (16, 14336, 4096), (33, 4096, 14336),
+    (128, 128, 16384), (1000, 16384, 128), (4096, 256, 4096), (3, 136, 256), (300, 200, 512),
+]
+
+
+@pytest.mark.parametrize("group_size", [128, 64])
+@pytest.mark.parametrize("m,n,k", EXACT_SHAPES)
+def test_acc_bit_exact(m, n, k, group_size):
+    rng = np.random.default_rng(m * 7 + n * 3 + k + group_size)
+    x, w = exact_case(m, n, k, group_size, rng)
+    acc = int_scale_acc(x.astype(np.int32), w.q, w.S.astype(np.int64), group_size)
+    assert np.abs(acc).max() < 2**24
+    y = _run_int(x, w, None, "fp32", group_size)
+    np.testing.assert_array_equal(y.astype(np.int64), acc)
+
+
+RANDOM_SHAPES = [(1, 4096, 4096), (7, 11008, 4096), (16, 4096, 14336), (33, 1000, 1024), (128, 4096, 4096),
+                 (1000, 512, 2048), (4096, 1024, 1024), (2, 129, 256)]
+
+
+@pytest.mark.parametrize("name", ["fp16", "bf16", "fp32"])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("group_size", [128, 64])
+@pytest.mark.parametrize("m,n,k", RANDOM_SHAPES)
+def test_random_within_one_ulp(m, n, k, group_size, bias, name):
+    rng = np.random.default_rng(m + n + k + group_size + bias)
+    x, w, b = random_case(m, n, k, group_size, DTYPES[name], bias, rng)
+    ref = int_scale_gemm_reference(x, w.packed(), w.S, w.C, b, group_size)
+    y = _run_int(x, w, b, name, group_size)
+    assert not np.isnan(y.astype(np.float32)).any(), "an output was not written"
+    d = ulp_distance(y, ref)
+    assert d.max() <= 1, f"max ulp {d.max()}"
+
+
+@pytest.mark.parametrize("name", ["fp16", "fp32", "bf16"])
+def test_activation_quantization_bit_exact(name):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((37, 4096)) * 3).astype(np.float32).astype(DTYPES[name])
+    x[5] = 0
+    xq, sa = plugin.quantize_activations_cuda(_to_torch(x, name))
+    rxq, rsa = quantize_activations(x)
+    np.testing.assert_array_equal(xq.cpu().numpy().astype(np.int32), rxq)
+    np.testing.assert_array_equal(sa.cpu().numpy(), rsa)
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 4096, 4096), (64, 1024, 2048), (600, 256, 1024)])
+def test_float_scale_baseline_close(m, n, k):
+    rng = np.random.default_rng(m)
+    x, w, _ = random_case(m, n, k, 128, np.dtype(np.float32), False, rng)
+    ref = float_scale_gemm_reference(x, w.ref.q, w.ref.s, None, 128)
+    from is_export.numerics import pack_nk_u4x8
+
+    y = plugin.float_scale_gemm(_to_torch(x), _to_torch(pack_nk_u4x8(w.ref.q)), _to_torch(w.ref.s), None, 128)
+    y = y.cpu().numpy()
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_bad_arguments_are_refused():
+    x = torch.ones((2, 96), device="cuda")
+    wq = torch.zeros((8, 12), dtype=torch.int32, device="cuda")
+    with pytest.raises(RuntimeError, match="group_size"):  # K = 96 is not a multiple of 128
+        plugin.int_scale_gemm(x, wq, torch.ones((8, 1), dtype=torch.int32, device="cuda"),
+                              torch.ones(8, device="cuda"), None, 128)
+    with pytest.raises(ValueError, match="K=96"):
+        plugin.int_scale_gemm(x, wq[:, :8], torch.ones((8, 1), dtype=torch.int32, device="cuda"),
+                              torch.ones(8, device="cuda"), None, 32)
+    x = torch.zeros((2, 128), dtype=torch.float64, device="cuda")
+    with pytest.raises(TypeError):
+        plugin.quantize_activations_cuda(x)
