@@ -92,8 +92,13 @@ def _unpack_codes(b: _Builder, wq: gs.Tensor, n: int, k: int, gsz: int) -> gs.Va
     return b.op("Transpose", [q], {"perm": [1, 2, 0]}, np.int8)
 
 
-def expand_node(graph: gs.Graph, node: gs.Node, opset: int) -> None:
-    """Replace one IntScaleGemm node of ``graph`` by its standard-op subgraph."""
+def expand_node(graph: gs.Graph, node: gs.Node, opset: int, float_scales: np.ndarray | None = None) -> None:
+    """Replace one IntScaleGemm node of ``graph`` by its standard-op subgraph.
+
+    float_scales: float32 [N, G]; when given, the subgraph computes the paper's
+    float-scale *baseline* instead (``Y = sa * sum_g float(P) * s``, S and C
+    unused). That form is for accuracy comparisons only (is_export.eval_variants).
+    """
     gsz = int(node.attrs.get("group_size", contract.DEFAULT_GROUP_SIZE))
     layout = node.attrs.get("layout", contract.LAYOUT_NK_U4X8)
     if layout != contract.LAYOUT_NK_U4X8:
@@ -124,14 +129,19 @@ def expand_node(graph: gs.Graph, node: gs.Node, opset: int) -> None:
     xg = b.op("Transpose", [xg], {"perm": [1, 0, 2]}, np.int8)
     p = b.op("MatMulInteger", [xg, _unpack_codes(b, wq, n, k, gsz)], dtype=np.int32)
 
-    # Step 4: integer scales, summed over groups in int32.
-    st = b.op("Transpose", [s], {"perm": [1, 0]}, np.int32)
-    st = b.op("Reshape", [st, b.const("shape", np.array([g, 1, n], np.int64))], dtype=np.int32)
-    acc = b.reduce("ReduceSum", b.op("Mul", [p, st], dtype=np.int32), 0, 0, np.int32)
-
-    # Step 5: one conversion to float per output, then (acc * sa) * C (+ B).
-    yf = b.op("Mul", [b.op("Cast", [acc], {"to": f32}, np.float32), sa], dtype=np.float32)
-    yf = b.op("Mul", [yf, c], dtype=np.float32)
+    if float_scales is None:
+        # Step 4: integer scales, summed over groups in int32.
+        st = b.op("Transpose", [s], {"perm": [1, 0]}, np.int32)
+        st = b.op("Reshape", [st, b.const("shape", np.array([g, 1, n], np.int64))], dtype=np.int32)
+        acc = b.reduce("ReduceSum", b.op("Mul", [p, st], dtype=np.int32), 0, 0, np.int32)
+        # Step 5: one conversion to float per output, then (acc * sa) * C (+ B).
+        yf = b.op("Mul", [b.op("Cast", [acc], {"to": f32}, np.float32), sa], dtype=np.float32)
+        yf = b.op("Mul", [yf, c], dtype=np.float32)
+    else:
+        # Baseline: every group's partial sum converted to float and scaled by a float scale.
+        sf = b.const("s_float", np.ascontiguousarray(np.asarray(float_scales, np.float32).T.reshape(g, 1, n)))
+        pf = b.op("Mul", [b.op("Cast", [p], {"to": f32}, np.float32), sf], dtype=np.float32)
+        yf = b.op("Mul", [b.reduce("ReduceSum", pf, 0, 0, np.float32), sa], dtype=np.float32)
     if bias is not None:
         yf = b.op("Add", [yf, b.op("Cast", [bias], {"to": f32}, np.float32)], dtype=np.float32)
     y_dtype = x.dtype if x.dtype is not None else y.dtype
