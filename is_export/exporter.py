@@ -16,14 +16,14 @@ from . import contract
 from .errors import ExportError
 from .model_io import check_output_path, load_model, save_model
 from .options import ExportOptions
-from .passes import linear_rewrite
+from .passes import import_matmulnbits, import_qdq, linear_rewrite
 from .passes.onnxrt_expand import expand_model
 from .report import ExportReport
 
 # Rewrite passes, in order. Each takes (graph, opts) and returns LayerRecords;
 # importers of already-quantized models go before the float rewrite so that it
 # never sees their layers.
-REWRITE_PASSES = (linear_rewrite.rewrite,)
+REWRITE_PASSES = (import_qdq.rewrite, import_matmulnbits.rewrite, linear_rewrite.rewrite)
 
 TARGETS = ("trt", "onnxrt")
 
@@ -33,8 +33,18 @@ def _set_opset_import(model: onnx.ModelProto) -> None:
         model.opset_import.append(onnx.helper.make_opsetid(contract.DOMAIN, contract.DOMAIN_VERSION))
 
 
+def _drop_unused_domains(model: onnx.ModelProto) -> None:
+    """Remove opset imports of custom domains no node uses any more (com.microsoft after MatMulNBits)."""
+    used = {n.domain for n in model.graph.node} | {f.domain for f in model.functions}
+    keep = [o for o in model.opset_import if o.domain in ("", "ai.onnx") or o.domain in used]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
+
+
 def _set_metadata(model: onnx.ModelProto, opts: ExportOptions, report: ExportReport) -> None:
+    importers = sorted({r.importer for r in report.rewritten})
     meta = {**opts.to_metadata(), "rewritten": len(report.rewritten), "skipped": len(report.skipped),
+            "importers": importers,
             "op": f"{contract.DOMAIN}::{contract.OP_TYPE} v{contract.PLUGIN_VERSION}"}
     keep = [p for p in model.metadata_props if p.key != contract.METADATA_KEY]
     del model.metadata_props[:]
@@ -57,6 +67,7 @@ def export_graph(model: onnx.ModelProto, opts: ExportOptions) -> tuple[onnx.Mode
     report = ExportReport(settings=opts.to_metadata())
     for rewrite in REWRITE_PASSES:
         report.layers.extend(rewrite(graph, opts))
+        graph.cleanup()  # drop the nodes a pass detached, so later passes never see them
     if not report.rewritten:
         reasons = sorted({r.reason for r in report.skipped})
         detail = f" (skipped: {'; '.join(reasons)})" if reasons else " (no MatMul/Gemm found)"
@@ -68,6 +79,7 @@ def export_graph(model: onnx.ModelProto, opts: ExportOptions) -> tuple[onnx.Mode
     del out.metadata_props[:]
     out.metadata_props.extend(model.metadata_props)
     _set_opset_import(out)
+    _drop_unused_domains(out)
     _set_metadata(out, opts, report)
     if opts.target == "onnxrt":
         out = expand_model(out)

@@ -162,21 +162,23 @@ def worst_case_acc_bound(k: int, S: np.ndarray) -> int:
 def integer_scales(s: np.ndarray, k: int, amplifier: Amplifier) -> tuple[np.ndarray, np.ndarray]:
     """Turn float group scales into integer scales and a per-channel factor.
 
-    s: float32 [N, G] (non-negative). Returns (S int32 [N, G], C float32 [N])
-    with ``S * C ~ s``. S is at least 1, so that no group whose float scale
-    rounds to zero loses its weights entirely (its effective scale is then
-    C, the smallest step the channel has).
+    s: float32 [N, G], of either sign (ONNX Runtime's symmetric quantizer
+    writes negative scales; an integer scale may be negative too). Returns
+    (S int32 [N, G], C float32 [N] > 0) with ``S * C ~ s``. |S| is at least 1,
+    so that no group whose float scale rounds to zero loses its weights
+    entirely (its effective scale is then +-C, the channel's smallest step).
     """
     s = np.asarray(s, dtype=np.float32)
     if amplifier.kind == "safe":
-        smax = s.max(axis=1)
+        smax = np.abs(s).max(axis=1)
         c = np.where(smax > 0, smax / np.float32(s_max_safe(k)), np.float32(1)).astype(np.float32)
         S = np.rint(s / c[:, None])
     else:
         alpha = np.float32(2.0**amplifier.exponent)
         c = np.full(s.shape[0], np.float32(1) / alpha, dtype=np.float32)
         S = np.rint(s * alpha)
-    S = np.clip(S, 1, INT32_MAX).astype(np.int32)
+    S = np.where(S == 0, np.where(s < 0, -1, 1), S)
+    S = np.clip(S, -INT32_MAX, INT32_MAX).astype(np.int32)
     return S, c
 
 
