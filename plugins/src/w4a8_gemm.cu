@@ -49,6 +49,7 @@ int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_
 constexpr int kWarps = 4;   // warps per block, side by side along N
 constexpr int kNT = 2;      // n8 tiles per warp: a warp covers 16 columns
 constexpr int kBlockN = kWarps * kNT * 8;
+constexpr int kStages = 4;  // chunks whose operands are loaded ahead (see Pipelining)
 
 __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                        uint32_t b0, uint32_t b1) {
@@ -122,44 +123,71 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
     col[j][1] = min(n_warp + 8 * j + 2 * t + 1, N - 1);
   }
 
-  Acc<kIntScale> acc[kNT][4] = {};
-  for (int g = g_begin; g < g_end; ++g) {
-    int p[kNT][4] = {};
-    for (int kc = g * group_size; kc < (g + 1) * group_size; kc += kChunk) {
-      uint32_t a0w[2 * W], a1w[2 * W], bw[kNT][W];
-      // 8W bytes of A per row = 2W words.
-      if constexpr (W == 4) {
-        load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&a0w[0]));
-        load_words<4>(a_row0 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&a0w[4]));
-        load_words<4>(a_row1 + kc, *reinterpret_cast<uint32_t(*)[4]>(&a1w[0]));
-        load_words<4>(a_row1 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&a1w[4]));
-      } else {
-        load_words<2 * W>(a_row0 + kc, a0w);
-        load_words<2 * W>(a_row1 + kc, a1w);
-      }
+  // Pipelining: the operands of kStages chunks are in flight at once. A
+  // register ring frag[0..kStages) (indexed only by unrolled constants, so it
+  // stays in registers) is filled ahead; each slot is refilled with the chunk
+  // kStages further on right after it is consumed. At small M the kernel is
+  // bound by weight bytes, and this is what keeps enough of them in flight.
+  struct Frag {
+    uint32_t a0[2 * W], a1[2 * W], b[kNT][W];
+  };
+  auto load_frag = [&](int c, Frag& f) {
+    const int kc = c * kChunk;
+    // 8W bytes of A per row = 2W words.
+    if constexpr (W == 4) {
+      load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[0]));
+      load_words<4>(a_row0 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[4]));
+      load_words<4>(a_row1 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[0]));
+      load_words<4>(a_row1 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[4]));
+    } else {
+      load_words<2 * W>(a_row0 + kc, f.a0);
+      load_words<2 * W>(a_row1 + kc, f.a1);
+    }
 #pragma unroll
-      for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, bw[j]);
+    for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, f.b[j]);
+  };
+
+  const int chunks_per_group = group_size / kChunk;
+  const int c_begin = g_begin * chunks_per_group, c_end = g_end * chunks_per_group;
+  Frag frag[kStages];
+#pragma unroll
+  for (int s = 0; s < kStages; ++s)
+    if (c_begin + s < c_end) load_frag(c_begin + s, frag[s]);
+
+  Acc<kIntScale> acc[kNT][4] = {};
+  int p[kNT][4] = {};
+  for (int c0 = c_begin; c0 < c_end; c0 += kStages) {
+#pragma unroll
+    for (int st = 0; st < kStages; ++st) {
+      const int c = c0 + st;
+      if (c >= c_end) break;
 #pragma unroll
       for (int s = 0; s < W; ++s) {
 #pragma unroll
         for (int j = 0; j < kNT; ++j) {
           uint32_t b0, b1;
-          unpack_word(bw[j][s], b0, b1);
-          mma_s8(p[j], a0w[2 * s], a1w[2 * s], a0w[2 * s + 1], a1w[2 * s + 1], b0, b1);
+          unpack_word(frag[st].b[j][s], b0, b1);
+          mma_s8(p[j], frag[st].a0[2 * s], frag[st].a1[2 * s], frag[st].a0[2 * s + 1], frag[st].a1[2 * s + 1], b0, b1);
         }
       }
-    }
-    // Per-group scale: the integer epilogue of the paper (or the float baseline).
+      if (c + kStages < c_end) load_frag(c + kStages, frag[st]);
+      if ((c + 1) % chunks_per_group != 0) continue;
+      // The group is complete: the per-group scale, the integer epilogue of
+      // the paper (or the float baseline), then a fresh partial sum.
+      const int g = c / chunks_per_group;
 #pragma unroll
-    for (int j = 0; j < kNT; ++j) {
-      if constexpr (kIntScale) {
-        const int s0 = __ldg(S + (size_t)col[j][0] * G + g), s1 = __ldg(S + (size_t)col[j][1] * G + g);
-        acc[j][0] += p[j][0] * s0; acc[j][1] += p[j][1] * s1;
-        acc[j][2] += p[j][2] * s0; acc[j][3] += p[j][3] * s1;
-      } else {
-        const float s0 = __ldg(s_float + (size_t)col[j][0] * G + g), s1 = __ldg(s_float + (size_t)col[j][1] * G + g);
-        acc[j][0] = __fmaf_rn((float)p[j][0], s0, acc[j][0]); acc[j][1] = __fmaf_rn((float)p[j][1], s1, acc[j][1]);
-        acc[j][2] = __fmaf_rn((float)p[j][2], s0, acc[j][2]); acc[j][3] = __fmaf_rn((float)p[j][3], s1, acc[j][3]);
+      for (int j = 0; j < kNT; ++j) {
+        if constexpr (kIntScale) {
+          const int s0 = __ldg(S + (size_t)col[j][0] * G + g), s1 = __ldg(S + (size_t)col[j][1] * G + g);
+          acc[j][0] += p[j][0] * s0; acc[j][1] += p[j][1] * s1;
+          acc[j][2] += p[j][2] * s0; acc[j][3] += p[j][3] * s1;
+        } else {
+          const float s0 = __ldg(s_float + (size_t)col[j][0] * G + g), s1 = __ldg(s_float + (size_t)col[j][1] * G + g);
+          acc[j][0] = __fmaf_rn((float)p[j][0], s0, acc[j][0]); acc[j][1] = __fmaf_rn((float)p[j][1], s1, acc[j][1]);
+          acc[j][2] = __fmaf_rn((float)p[j][2], s0, acc[j][2]); acc[j][3] = __fmaf_rn((float)p[j][3], s1, acc[j][3]);
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i) p[j][i] = 0;
       }
     }
   }
