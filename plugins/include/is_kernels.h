@@ -31,8 +31,8 @@ enum {
 
 const char* is_error_string(int code);
 
-// Bytes of device workspace the GEMMs need for M rows (quantized activations,
-// per-token scales, and int32/float partial sums for split-K at small M).
+// Bytes of device workspace the GEMMs need for M rows (the INT8 activations
+// and per-token scales; N is part of the signature for future kernels).
 size_t is_gemm_workspace_size(int64_t M, int64_t N, int64_t K);
 
 // Contract steps 1-2: per-token INT8 activations. xq int8 [M, K], sa float [M].

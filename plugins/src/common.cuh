@@ -37,31 +37,21 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 constexpr size_t kAlign = 256;
 __host__ __device__ inline size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-// Split-K (int32 partial sums summed with atomics, then one epilogue pass) is
-// used only up to this many rows; the workspace for its sums is sized by it.
-constexpr int64_t kSplitKMaxRows = 256;
-
-// Workspace layout: [xq int8 M*K][sa float M][acc int32/float M*N if M <= kSplitKMaxRows].
+// Workspace layout: [xq int8 M*K][sa float M], each part 256-byte aligned.
 struct Workspace {
   int8_t* xq;
   float* sa;
-  void* acc;
 };
 
-inline size_t workspace_bytes(int64_t M, int64_t N, int64_t K) {
-  size_t b = align_up((size_t)M * K) + align_up((size_t)M * sizeof(float));
-  if (M <= kSplitKMaxRows) b += align_up((size_t)M * N * 4);
-  return b;
+inline size_t workspace_bytes(int64_t M, int64_t /*N*/, int64_t K) {
+  return align_up((size_t)M * K) + align_up((size_t)M * sizeof(float));
 }
 
 inline Workspace carve_workspace(void* base, int64_t M, int64_t K) {
   char* p = static_cast<char*>(base);
   Workspace w;
   w.xq = reinterpret_cast<int8_t*>(p);
-  p += align_up((size_t)M * K);
-  w.sa = reinterpret_cast<float*>(p);
-  p += align_up((size_t)M * sizeof(float));
-  w.acc = p;
+  w.sa = reinterpret_cast<float*>(p + align_up((size_t)M * K));
   return w;
 }
 

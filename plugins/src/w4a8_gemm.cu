@@ -12,12 +12,15 @@
 // (nibble i in bits 4i..4i+3). Activations are int8 [M, K] row-major.
 //
 // Work split. A warp computes a 16 x (8*NT) tile of Y with mma.sync
-// m16n8k32 (s8 x s8 -> s32, sm_80+). A block is 4 warps side by side along N.
-// For small M the grid is too small to keep the GPU's memory system busy, so
-// the groups are split across gridDim.z ("split-K"); partial INT32 sums are
-// added with atomicAdd into a workspace, which is exact and order-independent
-// for integers (a property float scales do not have), and a second pass does
-// the epilogue.
+// m16n8k32 (s8 x s8 -> s32, sm_80+). Two block shapes (template kKWarps):
+//   kKWarps = 1: 4 warps side by side along N, each over all of K (large M);
+//   kKWarps = 8: 8 warps over the same 16 columns, each over 1/8 of the
+//     groups (small M, where the grid would otherwise be far too small to
+//     keep the memory system busy). The warps' partial sums, already scaled
+//     per group, are added in shared memory in a fixed order and the block
+//     finishes the epilogue: no atomics, no workspace, no second kernel. For
+//     integer scales the split is exact whatever the order (INT32 addition is
+//     associative), a property float scales do not have.
 //
 // The k permutation trick. The mma sums over its 32 k "slots"; any bijection
 // between slots and actual k is fine as long as A and B use the same one. The
@@ -90,23 +93,22 @@ __device__ __forceinline__ void load_words(const void* p, uint32_t (&out)[W]) {
 template <bool kIntScale>
 using Acc = typename std::conditional<kIntScale, int, float>::type;
 
-// kSplit: write raw partial sums to `acc_ws` with atomics (epilogue later);
-// otherwise finish here.
-template <typename T, bool kIntScale, int W, bool kSplit>
-__global__ void __launch_bounds__(kWarps * 32)
+template <typename T, bool kIntScale, int W, int kKWarps>
+__global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32)
 w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, const uint32_t* __restrict__ wq,
                  const int32_t* __restrict__ S, const float* __restrict__ s_float, const float* __restrict__ C,
-                 const T* __restrict__ bias, T* __restrict__ y, void* __restrict__ acc_ws, int M, int N, int K,
-                 int group_size, int groups_per_split) {
+                 const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K, int group_size) {
   constexpr int kChunk = 32 * W;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int r = lane >> 2, t = lane & 3;
-  const int n_warp = (blockIdx.x * kWarps + warp) * (kNT * 8);
-  if (n_warp >= N) return;  // no block-level barrier below, so idle warps may leave
+  const int n_warp = kKWarps == 1 ? (blockIdx.x * kWarps + warp) * (kNT * 8) : blockIdx.x * (kNT * 8);
+  if (kKWarps == 1 && n_warp >= N) return;  // only the N-split shape has idle warps, and no barrier
   const int m0 = blockIdx.y * 16;
   const int G = K / group_size;
-  const int g_begin = blockIdx.z * groups_per_split;
-  const int g_end = min(G, g_begin + groups_per_split);
+  // This warp's groups: all of them, or its 1/kKWarps share.
+  const int per_warp = (G + kKWarps - 1) / kKWarps;
+  const int g_begin = kKWarps == 1 ? 0 : min(G, warp * per_warp);
+  const int g_end = kKWarps == 1 ? G : min(G, g_begin + per_warp);
 
   // Rows past M and columns past N read the last valid row/column (never
   // out of bounds) and are not stored.
@@ -128,11 +130,23 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
   // stays in registers) is filled ahead; each slot is refilled with the chunk
   // kStages further on right after it is consumed. At small M the kernel is
   // bound by weight bytes, and this is what keeps enough of them in flight.
+  // The group's scales ride with the chunk, so that the per-group epilogue
+  // never waits for a load it could have issued earlier.
   struct Frag {
     uint32_t a0[2 * W], a1[2 * W], b[kNT][W];
+    Acc<kIntScale> sc[kNT][2];
   };
+  const int chunks_per_group = group_size / kChunk;
   auto load_frag = [&](int c, Frag& f) {
     const int kc = c * kChunk;
+    const int g = c / chunks_per_group;
+#pragma unroll
+    for (int j = 0; j < kNT; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        if constexpr (kIntScale) f.sc[j][h] = __ldg(S + (size_t)col[j][h] * G + g);
+        else f.sc[j][h] = __ldg(s_float + (size_t)col[j][h] * G + g);
+      }
     // 8W bytes of A per row = 2W words.
     if constexpr (W == 4) {
       load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[0]));
@@ -147,7 +161,6 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
     for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, f.b[j]);
   };
 
-  const int chunks_per_group = group_size / kChunk;
   const int c_begin = g_begin * chunks_per_group, c_end = g_end * chunks_per_group;
   Frag frag[kStages];
 #pragma unroll
@@ -170,26 +183,45 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
           mma_s8(p[j], frag[st].a0[2 * s], frag[st].a1[2 * s], frag[st].a0[2 * s + 1], frag[st].a1[2 * s + 1], b0, b1);
         }
       }
-      if (c + kStages < c_end) load_frag(c + kStages, frag[st]);
-      if ((c + 1) % chunks_per_group != 0) continue;
-      // The group is complete: the per-group scale, the integer epilogue of
-      // the paper (or the float baseline), then a fresh partial sum.
-      const int g = c / chunks_per_group;
+      if ((c + 1) % chunks_per_group == 0) {
+        // The group is complete: the per-group scale, the integer epilogue of
+        // the paper (or the float baseline), then a fresh partial sum.
 #pragma unroll
-      for (int j = 0; j < kNT; ++j) {
-        if constexpr (kIntScale) {
-          const int s0 = __ldg(S + (size_t)col[j][0] * G + g), s1 = __ldg(S + (size_t)col[j][1] * G + g);
-          acc[j][0] += p[j][0] * s0; acc[j][1] += p[j][1] * s1;
-          acc[j][2] += p[j][2] * s0; acc[j][3] += p[j][3] * s1;
-        } else {
-          const float s0 = __ldg(s_float + (size_t)col[j][0] * G + g), s1 = __ldg(s_float + (size_t)col[j][1] * G + g);
-          acc[j][0] = __fmaf_rn((float)p[j][0], s0, acc[j][0]); acc[j][1] = __fmaf_rn((float)p[j][1], s1, acc[j][1]);
-          acc[j][2] = __fmaf_rn((float)p[j][2], s0, acc[j][2]); acc[j][3] = __fmaf_rn((float)p[j][3], s1, acc[j][3]);
+        for (int j = 0; j < kNT; ++j) {
+          const auto s0 = frag[st].sc[j][0], s1 = frag[st].sc[j][1];
+          if constexpr (kIntScale) {
+            acc[j][0] += p[j][0] * s0; acc[j][1] += p[j][1] * s1;
+            acc[j][2] += p[j][2] * s0; acc[j][3] += p[j][3] * s1;
+          } else {
+            acc[j][0] = __fmaf_rn((float)p[j][0], s0, acc[j][0]); acc[j][1] = __fmaf_rn((float)p[j][1], s1, acc[j][1]);
+            acc[j][2] = __fmaf_rn((float)p[j][2], s0, acc[j][2]); acc[j][3] = __fmaf_rn((float)p[j][3], s1, acc[j][3]);
+          }
+#pragma unroll
+          for (int i = 0; i < 4; ++i) p[j][i] = 0;
         }
-#pragma unroll
-        for (int i = 0; i < 4; ++i) p[j][i] = 0;
       }
+      if (c + kStages < c_end) load_frag(c + kStages, frag[st]);
     }
+  }
+
+  if constexpr (kKWarps > 1) {
+    // Sum the warps' partials in a fixed order (deterministic for floats too); warp 0 finishes.
+    __shared__ Acc<kIntScale> part[kKWarps][kNT * 4][32];
+#pragma unroll
+    for (int j = 0; j < kNT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) part[warp][j * 4 + i][lane] = acc[j][i];
+    __syncthreads();
+    if (warp != 0) return;
+#pragma unroll
+    for (int j = 0; j < kNT; ++j)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        Acc<kIntScale> v = part[0][j * 4 + i][lane];
+#pragma unroll
+        for (int w = 1; w < kKWarps; ++w) v += part[w][j * 4 + i][lane];
+        acc[j][i] = v;
+      }
   }
 
   // Fragment: acc[j][0..1] is row r, acc[j][2..3] row r + 8; columns 2t, 2t+1.
@@ -200,35 +232,13 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
       const int m = m0 + r + (i >= 2 ? 8 : 0);
       const int n = n_warp + 8 * j + 2 * t + (i & 1);
       if (m >= M || n >= N) continue;
-      if constexpr (kSplit) {
-        atomicAdd(static_cast<Acc<kIntScale>*>(acc_ws) + (size_t)m * N + n, acc[j][i]);
-      } else {
-        float v;
-        if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa[m]), C[n]);
-        else v = __fmul_rn(acc[j][i], sa[m]);
-        if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
-        y[(size_t)m * N + n] = from_float<T>(v);
-      }
+      float v;
+      if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa[m]), C[n]);
+      else v = __fmul_rn(acc[j][i], sa[m]);
+      if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
+      y[(size_t)m * N + n] = from_float<T>(v);
     }
   }
-}
-
-// Epilogue after split-K: the same step 5 on the summed partials.
-template <typename T, bool kIntScale>
-__global__ void splitk_epilogue_kernel(const void* __restrict__ acc_ws, const float* __restrict__ sa,
-                                       const float* __restrict__ C, const T* __restrict__ bias, T* __restrict__ y,
-                                       int M, int N) {
-  const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= (size_t)M * N) return;
-  const int m = (int)(i / N), n = (int)(i % N);
-  float v;
-  if constexpr (kIntScale) {
-    v = __fmul_rn(__fmul_rn(__int2float_rn(static_cast<const int*>(acc_ws)[i]), sa[m]), C[n]);
-  } else {
-    v = __fmul_rn(static_cast<const float*>(acc_ws)[i], sa[m]);
-  }
-  if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
-  y[i] = from_float<T>(v);
 }
 
 static int sm_count() {
@@ -241,37 +251,28 @@ static int sm_count() {
   return count;
 }
 
-// How many ways to split the groups so that about 4 blocks per SM are in flight.
-static int choose_split(int64_t M, int64_t N, int G) {
-  if (M > kSplitKMaxRows) return 1;
-  const int64_t tiles = ((N + kBlockN - 1) / kBlockN) * ((M + 15) / 16);
-  const int64_t want = 4LL * sm_count();
-  if (tiles >= want) return 1;
-  return (int)std::min<int64_t>(G, (want + tiles - 1) / tiles);
+// Small M: the N-split grid would hold too few warps to keep enough weight
+// bytes in flight, so split K inside the block instead.
+constexpr int kKSplitWarps = 8;
+static bool use_k_split(int64_t M, int64_t N) {
+  const int64_t n_split_blocks = ((N + kBlockN - 1) / kBlockN) * ((M + 15) / 16);
+  return n_split_blocks < 4LL * sm_count();
 }
 
 template <typename T, bool kIntScale, int W>
 static int launch_gemm_typed(const Workspace& ws, const uint32_t* wq, const int32_t* S, const float* s_float,
                              const float* C, const T* bias, T* y, int M, int N, int K, int group_size,
                              cudaStream_t stream) {
-  const int G = K / group_size;
-  int split = choose_split(M, N, G);
-  const int per_split = (G + split - 1) / split;
-  split = (G + per_split - 1) / per_split;
-  dim3 grid((N + kBlockN - 1) / kBlockN, (M + 15) / 16, split);
-  if (grid.y > 65535) return IS_ERR_BAD_SHAPE;
-  if (split == 1) {
-    w4a8_gemm_kernel<T, kIntScale, W, false><<<grid, kWarps * 32, 0, stream>>>(
-        ws.xq, ws.sa, wq, S, s_float, C, bias, y, nullptr, M, N, K, group_size, per_split);
-    IS_LAUNCH_CHECK();
-    return 0;
+  if ((M + 15) / 16 > 65535) return IS_ERR_BAD_SHAPE;
+  if (use_k_split(M, N)) {
+    dim3 grid((N + kNT * 8 - 1) / (kNT * 8), (M + 15) / 16);
+    w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps><<<grid, kKSplitWarps * 32, 0, stream>>>(
+        ws.xq, ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size);
+  } else {
+    dim3 grid((N + kBlockN - 1) / kBlockN, (M + 15) / 16);
+    w4a8_gemm_kernel<T, kIntScale, W, 1><<<grid, kWarps * 32, 0, stream>>>(
+        ws.xq, ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size);
   }
-  IS_CUDA_TRY(cudaMemsetAsync(ws.acc, 0, (size_t)M * N * 4, stream));
-  w4a8_gemm_kernel<T, kIntScale, W, true><<<grid, kWarps * 32, 0, stream>>>(
-      ws.xq, ws.sa, wq, S, s_float, C, bias, y, ws.acc, M, N, K, group_size, per_split);
-  IS_LAUNCH_CHECK();
-  const size_t total = (size_t)M * N;
-  splitk_epilogue_kernel<T, kIntScale><<<(unsigned)((total + 255) / 256), 256, 0, stream>>>(ws.acc, ws.sa, C, bias, y, M, N);
   IS_LAUNCH_CHECK();
   return 0;
 }
