@@ -116,10 +116,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench_out")
     ap.add_argument("--quick", action="store_true", help="fewer shapes and batch sizes")
+    ap.add_argument("--shape", action="append", default=[], metavar="NxK", help="only these weight shapes")
     args = ap.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     shapes = SHAPES[:2] if args.quick else SHAPES
+    if args.shape:
+        shapes = [tuple(int(v) for v in sh.split("x")) for sh in args.shape]
     ms = [1, 16, 64, 128, 1024, 4096] if args.quick else MS
     bw = copy_bandwidth()
     rows = []

@@ -4,6 +4,7 @@
 # compute-sanitizer memcheck + racecheck, and the benchmark.
 #
 #   bash scripts/gpu_suite.sh [--quick-bench|--no-bench]
+#   BENCH_ARGS="--shape 4096x4096 --shape 28672x4096" bash scripts/gpu_suite.sh   # chosen shapes
 #
 # Needs nvcc, cmake, python3 with torch+triton+numpy+pytest, and the TensorRT
 # headers: TENSORRT_INCLUDE_DIR, or ./.trt_headers (a copy of kernel-lens's
@@ -59,7 +60,9 @@ if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on 3 cas
 
 if [ "$BENCH" != "--no-bench" ]; then
   echo "== benchmark"
-  python3 scripts/bench_gemm.py --out "$OUT" ${BENCH:+--quick} 2>&1 | tee "$OUT/bench.log"
+  [ "$BENCH" = "--quick-bench" ] && BENCH_ARGS="${BENCH_ARGS:-} --quick"
+  # shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
+  python3 scripts/bench_gemm.py --out "$OUT" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
 fi
 
 echo "== summary"

@@ -52,7 +52,10 @@ int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_
 constexpr int kWarps = 4;   // warps per block, side by side along N
 constexpr int kNT = 2;      // n8 tiles per warp: a warp covers 16 columns
 constexpr int kBlockN = kWarps * kNT * 8;
-constexpr int kStages = 4;  // chunks whose operands are loaded ahead (see Pipelining)
+// Chunks whose operands are loaded ahead (see Pipelining): 4 for the N-split
+// shape; 2 for the K-split shape, whose 8-warp blocks must fit twice per SM.
+template <int kKWarps>
+constexpr int kStagesFor = kKWarps == 1 ? 4 : 2;
 
 __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                        uint32_t b0, uint32_t b1) {
@@ -94,11 +97,12 @@ template <bool kIntScale>
 using Acc = typename std::conditional<kIntScale, int, float>::type;
 
 template <typename T, bool kIntScale, int W, int kKWarps>
-__global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32)
+__global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32, kKWarps == 1 ? 1 : 2)
 w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, const uint32_t* __restrict__ wq,
                  const int32_t* __restrict__ S, const float* __restrict__ s_float, const float* __restrict__ C,
                  const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K, int group_size) {
   constexpr int kChunk = 32 * W;
+  constexpr int kStages = kStagesFor<kKWarps>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int r = lane >> 2, t = lane & 3;
   const int n_warp = kKWarps == 1 ? (blockIdx.x * kWarps + warp) * (kNT * 8) : blockIdx.x * (kNT * 8);
@@ -256,7 +260,7 @@ static int sm_count() {
 constexpr int kKSplitWarps = 8;
 static bool use_k_split(int64_t M, int64_t N) {
   const int64_t n_split_blocks = ((N + kBlockN - 1) / kBlockN) * ((M + 15) / 16);
-  return n_split_blocks < 4LL * sm_count();
+  return n_split_blocks < 2LL * sm_count();
 }
 
 template <typename T, bool kIntScale, int W>
