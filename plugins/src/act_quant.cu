@@ -18,6 +18,7 @@ constexpr int kQuantThreads = 256;
 template <typename T>
 __global__ void __launch_bounds__(kQuantThreads)
 quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
+  allow_dependent_launch();  // the GEMM may start streaming weights now
   const int64_t m = blockIdx.x;
   const T* row = x + m * K;
   float amax = 0.f;

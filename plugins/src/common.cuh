@@ -57,6 +57,22 @@ inline Workspace carve_workspace(void* base, int64_t M, int64_t K) {
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
+// Programmatic dependent launch (sm_90+): the activation-quantization kernel
+// lets the GEMM start at once; the GEMM streams its weights (which do not
+// depend on the activations) and waits for the quantized activations only
+// before it first reads them. Both are no-ops when the launch carries no
+// programmatic dependency (older GPUs, or a plain <<<>>> launch).
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_for_prerequisite_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 }  // namespace is
 
 // Launch one of three instantiations of `kernel_tmpl<T>` by runtime dtype.

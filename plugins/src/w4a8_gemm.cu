@@ -141,7 +141,8 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
     Acc<kIntScale> sc[kNT][2];
   };
   const int chunks_per_group = group_size / kChunk;
-  auto load_frag = [&](int c, Frag& f) {
+  // Weights and scales: independent of the activations.
+  auto load_b = [&](int c, Frag& f) {
     const int kc = c * kChunk;
     const int g = c / chunks_per_group;
 #pragma unroll
@@ -151,6 +152,12 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
         if constexpr (kIntScale) f.sc[j][h] = __ldg(S + (size_t)col[j][h] * G + g);
         else f.sc[j][h] = __ldg(s_float + (size_t)col[j][h] * G + g);
       }
+#pragma unroll
+    for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, f.b[j]);
+  };
+  // Activations: written by the quantization kernel just before this one.
+  auto load_a = [&](int c, Frag& f) {
+    const int kc = c * kChunk;
     // 8W bytes of A per row = 2W words.
     if constexpr (W == 4) {
       load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[0]));
@@ -161,15 +168,17 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
       load_words<2 * W>(a_row0 + kc, f.a0);
       load_words<2 * W>(a_row1 + kc, f.a1);
     }
-#pragma unroll
-    for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, f.b[j]);
   };
 
   const int c_begin = g_begin * chunks_per_group, c_end = g_end * chunks_per_group;
   Frag frag[kStages];
 #pragma unroll
   for (int s = 0; s < kStages; ++s)
-    if (c_begin + s < c_end) load_frag(c_begin + s, frag[s]);
+    if (c_begin + s < c_end) load_b(c_begin + s, frag[s]);
+  wait_for_prerequisite_grid();  // xq and sa are complete from here on (see common.cuh)
+#pragma unroll
+  for (int s = 0; s < kStages; ++s)
+    if (c_begin + s < c_end) load_a(c_begin + s, frag[s]);
 
   Acc<kIntScale> acc[kNT][4] = {};
   int p[kNT][4] = {};
@@ -204,7 +213,10 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
           for (int i = 0; i < 4; ++i) p[j][i] = 0;
         }
       }
-      if (c + kStages < c_end) load_frag(c + kStages, frag[st]);
+      if (c + kStages < c_end) {
+        load_b(c + kStages, frag[st]);
+        load_a(c + kStages, frag[st]);
+      }
     }
   }
 
@@ -245,6 +257,33 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
   }
 }
 
+static bool has_pdl() {
+  static int major = -1;
+  if (major < 0) {
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+      major = 0;
+  }
+  return major >= 9;
+}
+
+// Launch with a programmatic dependency on the previous kernel of the stream
+// (the activation quantization) where the GPU supports it.
+template <typename... Args>
+static cudaError_t launch_after_quantize(void (*kernel)(Args...), dim3 grid, dim3 block, cudaStream_t stream,
+                                         Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = has_pdl() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, args...);
+}
+
 static int sm_count() {
   static int count = 0;
   if (count == 0) {
@@ -270,12 +309,14 @@ static int launch_gemm_typed(const Workspace& ws, const uint32_t* wq, const int3
   if ((M + 15) / 16 > 65535) return IS_ERR_BAD_SHAPE;
   if (use_k_split(M, N)) {
     dim3 grid((N + kNT * 8 - 1) / (kNT * 8), (M + 15) / 16);
-    w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps><<<grid, kKSplitWarps * 32, 0, stream>>>(
-        ws.xq, ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size);
+    IS_CUDA_TRY(launch_after_quantize(w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps>, grid, dim3(kKSplitWarps * 32),
+                                      stream, (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y,
+                                      M, N, K, group_size));
   } else {
     dim3 grid((N + kBlockN - 1) / kBlockN, (M + 15) / 16);
-    w4a8_gemm_kernel<T, kIntScale, W, 1><<<grid, kWarps * 32, 0, stream>>>(
-        ws.xq, ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size);
+    IS_CUDA_TRY(launch_after_quantize(w4a8_gemm_kernel<T, kIntScale, W, 1>, grid, dim3(kWarps * 32), stream,
+                                      (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N,
+                                      K, group_size));
   }
   IS_LAUNCH_CHECK();
   return 0;
