@@ -11,7 +11,9 @@ from __future__ import annotations
 OP_TYPE = "IntScaleGemm"
 # Custom ONNX domain of the node. The TensorRT ONNX parser looks plugins up by
 # op_type (and the node attributes ``plugin_version``/``plugin_namespace``),
-# not by domain, so any non-standard domain works there; ONNX Runtime only needs
+# not by domain (onnx-tensorrt ModelImporter.cpp, parseNode: a node carrying a
+# ``plugin_namespace`` attribute is imported as a plugin when the registry has
+# its op_type), so any non-standard domain works there; ONNX Runtime only needs
 # the opset import of this domain to be present.
 DOMAIN = "is_export"
 DOMAIN_VERSION = 1

@@ -68,8 +68,20 @@ def load_model(path: str | Path) -> onnx.ModelProto:
     if not model.graph.node and not model.graph.initializer:
         raise ExportError(f"{path} is not an ONNX model (no graph found)")
     _check_external_data(model, path.parent)
+    _check_tensors_defined(model, path)
     onnx.load_external_data_for_model(model, str(path.parent))
     return model
+
+
+def _check_tensors_defined(model: onnx.ModelProto, path: Path) -> None:
+    """Raise ExportError if a node reads a tensor nothing provides (e.g. a missing weight)."""
+    known = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
+    known |= {o for n in model.graph.node for o in n.output}
+    for node in model.graph.node:
+        for name in node.input:
+            if name not in known:
+                raise ExportError(f"{path}: node {node.name or node.op_type!r} reads {name!r}, which no initializer, "
+                                  "graph input or node provides (a missing weight?)")
 
 
 def initializer_bytes(model: onnx.ModelProto) -> int:

@@ -115,6 +115,14 @@ def test_reads_and_writes_external_data(tmp_path, capsys):
     assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in loaded.graph.initializer)
 
 
+def test_refuses_missing_weight(tmp_path, capsys):
+    model = ob.two_layer_mlp(256, 128, 64)
+    del model.graph.initializer[1]  # W2, read by the head MatMul
+    path = tmp_path / "nowts.onnx"
+    onnx.save(model, path)
+    _refuse(capsys, [str(path), "-o", str(tmp_path / "o.onnx")], "'W2', which no initializer", [path])
+
+
 def test_refuses_model_with_nothing_to_rewrite(tmp_path, capsys):
     path = tmp_path / "relu.onnx"
     onnx.save(ob.no_linear(), path)
