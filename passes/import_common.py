@@ -39,6 +39,15 @@ class ImportedWeight:
         return float(np.linalg.norm(deq - self.w_source)) / den if den > 0 else 0.0
 
 
+def block_size_problem(block: int) -> str | None:
+    """Why a source block size cannot be an IntScaleGemm group size, or None if it can."""
+    try:
+        numerics.check_group_size(block)
+    except ValueError:
+        return f"block size {block} is not supported by IntScaleGemm (a power of two >= 32)"
+    return None
+
+
 def import_codes(codes: np.ndarray, zero_points: np.ndarray, scales: np.ndarray, midpoint: int, group_size: int,
                  opts: ExportOptions) -> ImportedWeight:
     """codes int [N, K]; zero_points int [N, G]; scales float [N, G]; midpoint 0 (INT4) or 8 (UINT4).

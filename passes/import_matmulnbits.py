@@ -13,11 +13,10 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from is_export import numerics
 from is_export.options import ExportOptions
 from is_export.report import LayerRecord
 
-from .import_common import import_codes, replace_with_intscale
+from .import_common import block_size_problem, import_codes, replace_with_intscale
 
 OP = "MatMulNBits"
 
@@ -51,10 +50,7 @@ def rewrite(graph: gs.Graph, opts: ExportOptions) -> list[LayerRecord]:
         elif k % block:
             skip = f"K={k} is not a multiple of the block size {block}"
         else:
-            try:
-                numerics.check_group_size(block)
-            except ValueError:
-                skip = f"block size {block} is not supported by IntScaleGemm (a power of two >= 32)"
+            skip = block_size_problem(block)
         if skip:
             records.append(LayerRecord(node=node.name, op=OP, status="skipped", importer="matmulnbits", reason=skip))
             continue

@@ -17,11 +17,10 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from is_export import numerics
 from is_export.options import ExportOptions
 from is_export.report import LayerRecord
 
-from .import_common import import_codes, replace_with_intscale
+from .import_common import block_size_problem, import_codes, replace_with_intscale
 
 FOUR_BIT = ("int4", "uint4")
 # ModelOpt names its DQ node TRT_INT4DequantizeLinear when asked for TensorRT's custom QDQ ops.
@@ -67,10 +66,7 @@ def rewrite(graph: gs.Graph, opts: ExportOptions) -> list[LayerRecord]:
         elif not isinstance(dq.inputs[1], gs.Constant):
             skip = "non-constant scale"
         else:
-            try:
-                numerics.check_group_size(block)
-            except ValueError:
-                skip = f"block size {block} is not supported by IntScaleGemm (a power of two >= 32)"
+            skip = block_size_problem(block)
         if skip:
             records.append(LayerRecord(node=mm.name, op="MatMul", status="skipped", importer="qdq", reason=skip))
             continue
