@@ -151,8 +151,6 @@ def main() -> None:
                   f"float {base / t['float_scale_w4a8']:5.2f}x  int/float {t['float_scale_w4a8'] / t['int_scale_w4a8']:4.2f} | "
                   + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
                   + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else ""), flush=True)
-            del peer, x16, ws
-        del sets, w16
         torch.cuda.empty_cache()
     (out_dir / "bench.json").write_text(json.dumps(dict(device=torch.cuda.get_device_name(), copy_bw=bw, rows=rows), indent=1))
     with open(out_dir / "bench.csv", "w", newline="") as f:

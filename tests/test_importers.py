@@ -15,7 +15,6 @@ import copy
 import logging
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
