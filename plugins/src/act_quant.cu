@@ -44,17 +44,12 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
   if (threadIdx.x == 0) sa[m] = __fdiv_rn(amax, 127.f);
   if (rs == nullptr) return;
   __syncthreads();  // this block's xq writes are visible to the whole block from here
-  // One warp per group: lanes sum strided bytes, then a shuffle reduction
-  // (exact: integers). No thread walks a group alone, which would be a chain
-  // of dependent loads the GEMM has to wait for.
   const int64_t groups = K / group_size;
-  const int lane = threadIdx.x & 31;
-  for (int64_t g = threadIdx.x >> 5; g < groups; g += kQuantThreads / 32) {
+  for (int64_t g = threadIdx.x; g < groups; g += kQuantThreads) {
     const int8_t* q = out + g * group_size;
     int sum = 0;
-    for (int i = lane; i < group_size; i += 32) sum += q[i];
-    for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-    if (lane == 0) rs[m * groups + g] = sum;
+    for (int i = 0; i < group_size; ++i) sum += q[i];
+    rs[m * groups + g] = sum;
   }
 }
 
