@@ -6,9 +6,7 @@
 //   else inv = 127 / amax (one float32 division), xq = clamp(rint(X * inv), -127, 127),
 //        sa = amax / 127
 // One block per row: each thread reduces a strided slice, warps reduce with
-// shuffles, then every thread writes its slice. For the GEMM it also writes
-// the per-group sums of the codes, rs[m, g] = sum_{k in g} xq[m, k], which let
-// the GEMM multiply unsigned weight nibbles (see w4a8_gemm.cu). All float operations use the
+// shuffles, then every thread writes its slice. All float operations use the
 // explicitly rounded intrinsics (__fdiv_rn, __fmul_rn, __float2int_rn = round
 // half to even) so that the result matches the NumPy reference bit for bit.
 #include "common.cuh"
@@ -19,8 +17,7 @@ constexpr int kQuantThreads = 256;
 
 template <typename T>
 __global__ void __launch_bounds__(kQuantThreads)
-quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
-                     int32_t* __restrict__ rs, int group_size) {
+quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
   allow_dependent_launch();  // the GEMM may start streaming weights now
   const int64_t m = blockIdx.x;
   const T* row = x + m * K;
@@ -42,24 +39,13 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
     out[k] = (int8_t)max(-127, min(127, q));
   }
   if (threadIdx.x == 0) sa[m] = __fdiv_rn(amax, 127.f);
-  if (rs == nullptr) return;
-  __syncthreads();  // this block's xq writes are visible to the whole block from here
-  const int64_t groups = K / group_size;
-  for (int64_t g = threadIdx.x; g < groups; g += kQuantThreads) {
-    const int8_t* q = out + g * group_size;
-    int sum = 0;
-    for (int i = 0; i < group_size; ++i) sum += q[i];
-    rs[m * groups + g] = sum;
-  }
 }
 
 // Host launcher shared with the GEMM entry points (no argument checks here).
-// rs (int32 [M, K / group_size]) may be null: then no group sums are written.
-int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa, int32_t* rs,
-                    int group_size, cudaStream_t stream) {
+int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa,
+                    cudaStream_t stream) {
   IS_DISPATCH_DTYPE(dtype, T,
-    quantize_rows_kernel<T><<<(unsigned)M, kQuantThreads, 0, stream>>>(static_cast<const T*>(x), K, xq, sa, rs,
-                                                                       group_size));
+    quantize_rows_kernel<T><<<(unsigned)M, kQuantThreads, 0, stream>>>(static_cast<const T*>(x), K, xq, sa));
   IS_LAUNCH_CHECK();
   return 0;
 }
@@ -70,5 +56,5 @@ extern "C" int is_quantize_activations(const void* x, is_dtype_t dtype, int64_t 
                                        float* sa, cudaStream_t stream) {
   if (M <= 0 || K <= 0) return IS_ERR_BAD_SHAPE;
   if (M > 0x7fffffff) return IS_ERR_BAD_SHAPE;  // one block per row
-  return is::launch_quantize(x, dtype, M, K, xq, sa, nullptr, 32, stream);
+  return is::launch_quantize(x, dtype, M, K, xq, sa, stream);
 }

@@ -37,27 +37,21 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 constexpr size_t kAlign = 256;
 __host__ __device__ inline size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-// Workspace layout, each part 256-byte aligned: [xq int8 M*K][sa float M]
-// [rs int32 M*G] with room for the smallest group size (32), so that the size
-// depends on M, N, K only.
+// Workspace layout: [xq int8 M*K][sa float M], each part 256-byte aligned.
 struct Workspace {
   int8_t* xq;
   float* sa;
-  int32_t* rs;
 };
 
 inline size_t workspace_bytes(int64_t M, int64_t /*N*/, int64_t K) {
-  return align_up((size_t)M * K) + align_up((size_t)M * sizeof(float)) + align_up((size_t)M * (K / 32) * 4);
+  return align_up((size_t)M * K) + align_up((size_t)M * sizeof(float));
 }
 
 inline Workspace carve_workspace(void* base, int64_t M, int64_t K) {
   char* p = static_cast<char*>(base);
   Workspace w;
   w.xq = reinterpret_cast<int8_t*>(p);
-  p += align_up((size_t)M * K);
-  w.sa = reinterpret_cast<float*>(p);
-  p += align_up((size_t)M * sizeof(float));
-  w.rs = reinterpret_cast<int32_t*>(p);
+  w.sa = reinterpret_cast<float*>(p + align_up((size_t)M * K));
   return w;
 }
 

@@ -34,14 +34,11 @@
 //   - its A data is 8 * W consecutive bytes of each of its two rows; step s uses
 //     bytes 8s..8s+7: the low 4 bytes are a0 (a1 for row + 8), the high 4 are a2 (a3).
 //
-// Unpacking 4 bits in registers: lo = w & 0x0F0F0F0F holds nibbles 0,2,4,6
-// and hi = (w >> 4) & 0x0F0F0F0F nibbles 1,3,5,7, one per byte; __byte_perm
-// interleaves them into (u0,u1,u2,u3) and (u4,u5,u6,u7). The bytes stay
-// unsigned (u = q + 8 in 0..15) and the mma multiplies signed activations by
-// unsigned weights (s8.u8), so no sign extension is spent per byte. The offset
-// is removed once per group, exactly, in integers:
-//   sum_k xq*q = sum_k xq*u - 8 * rs[m, g],  rs = per-group sum of xq,
-// with rs written by the activation-quantization kernel.
+// Unpacking 4 bits to int8 in registers: lo = w & 0x0F0F0F0F holds nibbles
+// 0,2,4,6 and hi = (w >> 4) & 0x0F0F0F0F nibbles 1,3,5,7, one per byte;
+// __byte_perm interleaves them into (u0,u1,u2,u3) and (u4,u5,u6,u7). Then per
+// byte q = u - 8 without carries between bytes: v = u ^ 8 is q as a 4-bit two's
+// complement value, and v | ((v & 8) * 0x1E) sign-extends it (8 * 0x1E = 0xF0).
 #include <algorithm>
 #include <type_traits>
 
@@ -49,8 +46,8 @@
 
 namespace is {
 
-int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa, int32_t* rs,
-                    int group_size, cudaStream_t stream);
+int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa,
+                    cudaStream_t stream);
 
 constexpr int kWarps = 4;   // warps per block, side by side along N
 constexpr int kNT = 2;      // n8 tiles per warp: a warp covers 16 columns
@@ -63,17 +60,23 @@ constexpr int kStagesFor = kKWarps == 1 ? 4 : 2;
 __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                        uint32_t b0, uint32_t b1) {
   asm volatile(
-      "mma.sync.aligned.m16n8k32.row.col.s32.s8.u8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// One packed word (k = base..base+7) -> b0 (u of k base..base+3) and b1 (k base+4..base+7), unsigned bytes.
+// Four nibbles (as bytes u in 0..15) -> four int8 q = u - 8.
+__device__ __forceinline__ uint32_t nibbles_to_s8(uint32_t u) {
+  uint32_t v = u ^ 0x08080808u;
+  return v | ((v & 0x08080808u) * 0x1Eu);
+}
+
+// One packed word (k = base..base+7) -> b0 (k base..base+3) and b1 (k base+4..base+7).
 __device__ __forceinline__ void unpack_word(uint32_t w, uint32_t& b0, uint32_t& b1) {
   uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
-  b0 = __byte_perm(lo, hi, 0x5140);
-  b1 = __byte_perm(lo, hi, 0x7362);
+  b0 = nibbles_to_s8(__byte_perm(lo, hi, 0x5140));
+  b1 = nibbles_to_s8(__byte_perm(lo, hi, 0x7362));
 }
 
 // Load W consecutive 32-bit words with one vector load (the caller guarantees alignment).
@@ -95,8 +98,7 @@ using Acc = typename std::conditional<kIntScale, int, float>::type;
 
 template <typename T, bool kIntScale, int W, int kKWarps>
 __global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32, kKWarps == 1 ? 1 : 2)
-w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, const int32_t* __restrict__ rs,
-                 const uint32_t* __restrict__ wq,
+w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, const uint32_t* __restrict__ wq,
                  const int32_t* __restrict__ S, const float* __restrict__ s_float, const float* __restrict__ C,
                  const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K, int group_size) {
   constexpr int kChunk = 32 * W;
@@ -114,9 +116,8 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
 
   // Rows past M and columns past N read the last valid row/column (never
   // out of bounds) and are not stored.
-  const int row0 = min(m0 + r, M - 1), row1 = min(m0 + r + 8, M - 1);
-  const int8_t* a_row0 = xq + (size_t)row0 * K + 8 * W * t;
-  const int8_t* a_row1 = xq + (size_t)row1 * K + 8 * W * t;
+  const int8_t* a_row0 = xq + (size_t)min(m0 + r, M - 1) * K + 8 * W * t;
+  const int8_t* a_row1 = xq + (size_t)min(m0 + r + 8, M - 1) * K + 8 * W * t;
   const uint32_t* b_row[kNT];
 #pragma unroll
   for (int j = 0; j < kNT; ++j) b_row[j] = wq + (size_t)min(n_warp + 8 * j + r, N - 1) * (K / 8) + W * t;
@@ -138,7 +139,6 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
   struct Frag {
     uint32_t a0[2 * W], a1[2 * W], b[kNT][W];
     Acc<kIntScale> sc[kNT][2];
-    int rs8[2];  // 8 * rs of rows r and r + 8 for the chunk's group
   };
   const int chunks_per_group = group_size / kChunk;
   // Weights and scales: independent of the activations.
@@ -158,9 +158,6 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
   // Activations: written by the quantization kernel just before this one.
   auto load_a = [&](int c, Frag& f) {
     const int kc = c * kChunk;
-    const int g = c / chunks_per_group;
-    f.rs8[0] = 8 * __ldg(rs + (size_t)row0 * G + g);
-    f.rs8[1] = 8 * __ldg(rs + (size_t)row1 * G + g);
     // 8W bytes of A per row = 2W words.
     if constexpr (W == 4) {
       load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[0]));
@@ -204,9 +201,6 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
         // the paper (or the float baseline), then a fresh partial sum.
 #pragma unroll
         for (int j = 0; j < kNT; ++j) {
-          // Remove the +8 offset of the unsigned nibbles: exact, in int32.
-          p[j][0] -= frag[st].rs8[0]; p[j][1] -= frag[st].rs8[0];
-          p[j][2] -= frag[st].rs8[1]; p[j][3] -= frag[st].rs8[1];
           const auto s0 = frag[st].sc[j][0], s1 = frag[st].sc[j][1];
           if constexpr (kIntScale) {
             acc[j][0] += p[j][0] * s0; acc[j][1] += p[j][1] * s1;
@@ -316,13 +310,12 @@ static int launch_gemm_typed(const Workspace& ws, const uint32_t* wq, const int3
   if (use_k_split(M, N)) {
     dim3 grid((N + kNT * 8 - 1) / (kNT * 8), (M + 15) / 16);
     IS_CUDA_TRY(launch_after_quantize(w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps>, grid, dim3(kKSplitWarps * 32),
-                                      stream, (const int8_t*)ws.xq, (const float*)ws.sa, (const int32_t*)ws.rs, wq, S, s_float, C, bias, y,
+                                      stream, (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y,
                                       M, N, K, group_size));
   } else {
     dim3 grid((N + kBlockN - 1) / kBlockN, (M + 15) / 16);
     IS_CUDA_TRY(launch_after_quantize(w4a8_gemm_kernel<T, kIntScale, W, 1>, grid, dim3(kWarps * 32), stream,
-                                      (const int8_t*)ws.xq, (const float*)ws.sa, (const int32_t*)ws.rs, wq, S,
-                                      s_float, C, bias, y, M, N,
+                                      (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N,
                                       K, group_size));
   }
   IS_LAUNCH_CHECK();
@@ -344,7 +337,7 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
                     void* workspace, size_t workspace_bytes_given, cudaStream_t stream) {
   if (int e = check_args(x, M, N, K, group_size, wq, workspace, workspace_bytes_given)) return e;
   Workspace ws = carve_workspace(workspace, M, K);
-  if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, ws.rs, group_size, stream)) return e;
+  if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, stream)) return e;
   const auto* w = reinterpret_cast<const uint32_t*>(wq);
   // Chunk of 32*W k values, never larger than a group.
   const int W = group_size >= 128 ? 4 : group_size / 32;
