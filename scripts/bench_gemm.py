@@ -4,7 +4,8 @@ Columns, all in one process on the same random (non-zero) data, timed with
 CUDA events through triton.testing.do_bench (warm-up, median), with weights
 rotated among enough copies to exceed L2:
   int-scale W4A8 (this project, the full op incl. activation quantization),
-  float-scale W4A8 (this project's baseline kernel), cuBLAS FP16 (torch.matmul),
+  float-scale W4A8 (this project's baseline kernel), int-scale on the mma.sync
+  path (the sm_80/sm_89 kernel, IS_GEMM_PATH=mma), cuBLAS FP16 (torch.matmul),
   INT8 (torch._int_mm), W4A16 (aten._weight_int4pack_mm), FP8 (torch._scaled_mm).
 Prints ratios over cuBLAS FP16 and, for M <= 16, the weight-byte bandwidth as
 a share of a device-to-device copy measured in the same run. Writes JSON/CSV.
@@ -18,6 +19,7 @@ import argparse
 import csv
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +140,10 @@ def main() -> None:
             t = {}
             t["int_scale_w4a8"] = bench(lambda i: plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y), n_sets)
             t["float_scale_w4a8"] = bench(lambda i: plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y), n_sets)
+            # The same op on the mma.sync path (sm_80/sm_89's kernel), for the record of what wgmma changed.
+            os.environ["IS_GEMM_PATH"] = "mma"
+            t["int_scale_mma_path"] = bench(lambda i: plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y), n_sets)
+            del os.environ["IS_GEMM_PATH"]
             for name, fn in peer.items():
                 try:
                     t[name] = bench(fn, n_sets) if fn is not None else float("nan")
@@ -149,6 +155,7 @@ def main() -> None:
             base = t["cublas_fp16"]
             print(f"N={n:6d} K={k:6d} M={m:5d} | int {base / t['int_scale_w4a8']:5.2f}x ({t['int_scale_w4a8']:8.1f} us) "
                   f"float {base / t['float_scale_w4a8']:5.2f}x  int/float {t['float_scale_w4a8'] / t['int_scale_w4a8']:4.2f} | "
+                  + f"mma-path {base / t['int_scale_mma_path']:5.2f}x | "
                   + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
                   + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else ""), flush=True)
         torch.cuda.empty_cache()

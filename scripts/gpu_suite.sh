@@ -33,7 +33,7 @@ else
 fi
 
 echo "== GPU tests"
-if python3 -m pytest -q -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider > "$OUT/pytest_gpu.log" 2>&1; then
+if timeout 600 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider > "$OUT/pytest_gpu.log" 2>&1; then
   summary+=("gpu tests: $(tail -1 "$OUT/pytest_gpu.log")")
 else
   tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests: FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1
@@ -51,7 +51,7 @@ PY
 san_ok=1
 for d in $(cat "$OUT/sanitizer_cases.txt"); do
   for tool in memcheck racecheck; do
-    if ! compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
+    if ! timeout 120 compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
       san_ok=0; echo "sanitizer $tool failed on $d"
     fi
   done

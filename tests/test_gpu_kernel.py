@@ -57,10 +57,41 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
 ]
 
 
+@pytest.fixture(params=["auto", "mma"])
+def gemm_path(request, monkeypatch):
+    """Both GEMM paths of the library: "auto" (wgmma on sm_90a for group sizes
+    that are multiples of 128, else mma.sync) and the mma.sync path forced
+    through IS_GEMM_PATH, which sm_80/sm_89 GPUs always take."""
+    if request.param == "mma":
+        monkeypatch.setenv("IS_GEMM_PATH", "mma")
+    else:
+        monkeypatch.delenv("IS_GEMM_PATH", raising=False)
+    return request.param
+
+
 @pytest.mark.parametrize("group_size", [128, 64])
 @pytest.mark.parametrize("m,n,k", EXACT_SHAPES)
-def test_acc_bit_exact(m, n, k, group_size):
+def test_acc_bit_exact(m, n, k, group_size, gemm_path):
     rng = np.random.default_rng(m * 7 + n * 3 + k + group_size)
+    x, w = exact_case(m, n, k, group_size, rng)
+    acc = int_scale_acc(x.astype(np.int32), w.q, w.S.astype(np.int64), group_size)
+    assert np.abs(acc).max() < 2**24
+    y = _run_int(x, w, None, "fp32", group_size)
+    np.testing.assert_array_equal(y.astype(np.int64), acc)
+
+
+# Group sizes spanning several 128-k tiles (the wgmma path sums P over tiles
+# before scaling); shapes that split K over clusters (small M, N = 4096) and
+# that do not (N = 28672); token tiles of 8 to 128.
+WIDE_GROUP_SHAPES = [(1, 4096, 4096), (9, 384, 1024), (64, 4096, 2048), (200, 28672, 512), (513, 136, 768)]
+
+
+@pytest.mark.parametrize("group_size", [256, 512])
+@pytest.mark.parametrize("m,n,k", WIDE_GROUP_SHAPES)
+def test_acc_bit_exact_wide_groups(m, n, k, group_size, gemm_path):
+    if k % group_size:
+        pytest.skip(f"K={k} is not a multiple of {group_size}")
+    rng = np.random.default_rng(m + n + k + group_size)
     x, w = exact_case(m, n, k, group_size, rng)
     acc = int_scale_acc(x.astype(np.int32), w.q, w.S.astype(np.int64), group_size)
     assert np.abs(acc).max() < 2**24
@@ -76,7 +107,7 @@ RANDOM_SHAPES = [(1, 4096, 4096), (7, 11008, 4096), (16, 4096, 14336), (33, 1000
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("group_size", [128, 64])
 @pytest.mark.parametrize("m,n,k", RANDOM_SHAPES)
-def test_random_within_one_ulp(m, n, k, group_size, bias, name):
+def test_random_within_one_ulp(m, n, k, group_size, bias, name, gemm_path):
     rng = np.random.default_rng(m + n + k + group_size + bias)
     x, w, b = random_case(m, n, k, group_size, DTYPES[name], bias, rng)
     ref = int_scale_gemm_reference(x, w.packed(), w.S, w.C, b, group_size)
@@ -98,7 +129,7 @@ def test_activation_quantization_bit_exact(name):
 
 
 @pytest.mark.parametrize("m,n,k", [(1, 4096, 4096), (64, 1024, 2048), (600, 256, 1024)])
-def test_float_scale_baseline_close(m, n, k):
+def test_float_scale_baseline_close(m, n, k, gemm_path):
     rng = np.random.default_rng(m)
     x, w, _ = random_case(m, n, k, 128, np.dtype(np.float32), False, rng)
     ref = float_scale_gemm_reference(x, w.ref.q, w.ref.s, None, 128)

@@ -34,20 +34,17 @@
 //   - its A data is 8 * W consecutive bytes of each of its two rows; step s uses
 //     bytes 8s..8s+7: the low 4 bytes are a0 (a1 for row + 8), the high 4 are a2 (a3).
 //
-// Unpacking 4 bits to int8 in registers: lo = w & 0x0F0F0F0F holds nibbles
-// 0,2,4,6 and hi = (w >> 4) & 0x0F0F0F0F nibbles 1,3,5,7, one per byte;
-// __byte_perm interleaves them into (u0,u1,u2,u3) and (u4,u5,u6,u7). Then per
-// byte q = u - 8 without carries between bytes: v = u ^ 8 is q as a 4-bit two's
-// complement value, and v | ((v & 8) * 0x1E) sign-extends it (8 * 0x1E = 0xF0).
+// Unpacking 4 bits to int8 in registers: int4_unpack.cuh.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "common.cuh"
+#include "gemm_paths.h"
+#include "int4_unpack.cuh"
 
 namespace is {
-
-int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa,
-                    cudaStream_t stream);
 
 constexpr int kWarps = 4;   // warps per block, side by side along N
 constexpr int kNT = 2;      // n8 tiles per warp: a warp covers 16 columns
@@ -64,19 +61,6 @@ __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, ui
       "{%0,%1,%2,%3};\n"
       : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-// Four nibbles (as bytes u in 0..15) -> four int8 q = u - 8.
-__device__ __forceinline__ uint32_t nibbles_to_s8(uint32_t u) {
-  uint32_t v = u ^ 0x08080808u;
-  return v | ((v & 0x08080808u) * 0x1Eu);
-}
-
-// One packed word (k = base..base+7) -> b0 (k base..base+3) and b1 (k base+4..base+7).
-__device__ __forceinline__ void unpack_word(uint32_t w, uint32_t& b0, uint32_t& b1) {
-  uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
-  b0 = nibbles_to_s8(__byte_perm(lo, hi, 0x5140));
-  b1 = nibbles_to_s8(__byte_perm(lo, hi, 0x7362));
 }
 
 // Load W consecutive 32-bit words with one vector load (the caller guarantees alignment).
@@ -257,16 +241,6 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
   }
 }
 
-static bool has_pdl() {
-  static int major = -1;
-  if (major < 0) {
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-      major = 0;
-  }
-  return major >= 9;
-}
-
 // Launch with a programmatic dependency on the previous kernel of the stream
 // (the activation quantization) where the GPU supports it.
 template <typename... Args>
@@ -282,16 +256,6 @@ static cudaError_t launch_after_quantize(void (*kernel)(Args...), dim3 grid, dim
   cfg.attrs = attr;
   cfg.numAttrs = has_pdl() ? 1 : 0;
   return cudaLaunchKernelEx(&cfg, kernel, args...);
-}
-
-static int sm_count() {
-  static int count = 0;
-  if (count == 0) {
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      count = 1;
-  }
-  return count;
 }
 
 // Small M: the N-split grid would hold too few warps to keep enough weight
@@ -331,13 +295,26 @@ static int check_args(const void* x, int64_t M, int64_t N, int64_t K, int group_
   return 0;
 }
 
+// The wgmma path (sm_90a) wherever it applies, unless IS_GEMM_PATH=mma asks
+// for the mma.sync path (read on every call, so that one process can time both).
+static bool use_wgmma_path(int64_t M, int64_t N, int64_t K, int group_size) {
+  const char* forced = std::getenv("IS_GEMM_PATH");
+  if (forced != nullptr && std::strcmp(forced, "mma") == 0) return false;
+  return wgmma_available() && wgmma_supports(M, N, K, group_size);
+}
+
 template <bool kIntScale>
 static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const int32_t* S, const float* s_float,
                     const float* C, const void* bias, void* y, int64_t M, int64_t N, int64_t K, int group_size,
                     void* workspace, size_t workspace_bytes_given, cudaStream_t stream) {
   if (int e = check_args(x, M, N, K, group_size, wq, workspace, workspace_bytes_given)) return e;
   Workspace ws = carve_workspace(workspace, M, K);
-  if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, stream)) return e;
+  if (use_wgmma_path(M, N, K, group_size)) {
+    if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kWgmmaPermuted, stream)) return e;
+    return launch_wgmma_gemm(ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
+                             (int)M, (int)N, (int)K, group_size, stream);
+  }
+  if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kNatural, stream)) return e;
   const auto* w = reinterpret_cast<const uint32_t*>(wq);
   // Chunk of 32*W k values, never larger than a group.
   const int W = group_size >= 128 ? 4 : group_size / 32;

@@ -1,0 +1,31 @@
+// The kernel launchers behind is_int_scale_gemm / is_float_scale_gemm, one
+// per kernel file, and the choice between the two GEMM paths.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "common.cuh"
+#include "is_kernels.h"
+
+namespace is {
+
+// How the quantization kernel orders the int8 activations of each row.
+enum class XqOrder {
+  kNatural,      // xq[m, k] at m*K + k (the C ABI's is_quantize_activations, the mma.sync GEMM)
+  kWgmmaPermuted // within every 128 k: the order the wgmma GEMM's register fragments need (act_quant.cu)
+};
+
+// act_quant.cu: contract steps 1-2 into the workspace.
+int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa, XqOrder order,
+                    cudaStream_t stream);
+
+// w4a8_wgmma.cu: whether this build holds the sm_90a wgmma kernels and the
+// current device runs them; and their launcher (steps 3-5 on the permuted xq).
+bool wgmma_available();
+bool wgmma_supports(int64_t M, int64_t N, int64_t K, int group_size);
+int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
+                      const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
+                      int group_size, cudaStream_t stream);
+
+}  // namespace is

@@ -1,0 +1,41 @@
+// INT4 -> INT8 unpacking in registers, shared by the GEMM families.
+//
+// Weights arrive in the exported layout nk_u4x8: 32-bit word j of row n holds
+// k = 8j..8j+7 as nibbles u = q + 8 (nibble i in bits 4i..4i+3).
+//
+// lo = w & 0x0F0F0F0F holds nibbles 0,2,4,6 and hi = (w >> 4) & 0x0F0F0F0F
+// nibbles 1,3,5,7, one per byte; __byte_perm interleaves them into
+// (u0,u1,u2,u3) and (u4,u5,u6,u7). Then per byte q = u - 8 without carries
+// between bytes: v = u ^ 8 is q as a 4-bit two's complement value, and
+// v | ((v & 8) * 0x1E) sign-extends it (8 * 0x1E = 0xF0).
+#pragma once
+
+#include <stdint.h>
+
+namespace is {
+
+// Four nibbles (as bytes u in 0..15) -> four int8 q = u - 8.
+__device__ __forceinline__ uint32_t nibbles_to_s8(uint32_t u) {
+  uint32_t v = u ^ 0x08080808u;
+  return v | ((v & 0x08080808u) * 0x1Eu);
+}
+
+// One packed word (k = base..base+7) -> b0 (k base..base+3) and b1 (k base+4..base+7), as int8x4.
+__device__ __forceinline__ void unpack_word(uint32_t w, uint32_t& b0, uint32_t& b1) {
+  uint32_t lo = w & 0x0F0F0F0Fu, hi = (w >> 4) & 0x0F0F0F0Fu;
+  b0 = nibbles_to_s8(__byte_perm(lo, hi, 0x5140));
+  b1 = nibbles_to_s8(__byte_perm(lo, hi, 0x7362));
+}
+
+// One packed word -> its even nibbles (k = base+0,2,4,6) and odd nibbles
+// (k = base+1,3,5,7) as int8x4, in 6 integer operations (no byte
+// interleave: the wgmma path orders the activations to match instead).
+// Per byte, u + 0x78 stays below 0x100 (no carry into the next byte) and
+// ^ 0x80 then leaves q = u - 8 as a two's complement byte. The odd nibbles'
+// shift and add fuse into one LEA.HI.
+__device__ __forceinline__ void unpack_word_even_odd(uint32_t w, uint32_t& even, uint32_t& odd) {
+  even = ((w & 0x0F0F0F0Fu) + 0x78787878u) ^ 0x80808080u;
+  odd = (((w & 0xF0F0F0F0u) >> 4) + 0x78787878u) ^ 0x80808080u;
+}
+
+}  // namespace is

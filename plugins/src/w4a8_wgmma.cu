@@ -1,0 +1,528 @@
+// Kernel family 3: the W4A8 GEMM on Hopper (sm_90a): TMA + mbarrier pipeline
+// feeding `wgmma` with s8 operands. Same numbers as family 2 (w4a8_gemm.cu,
+// the mma.sync path kept for sm_80/sm_89 and group sizes below 128):
+//   P[m,g,n]  = sum_{k in group g} xq[m,k] * q[n,k]          (INT8 tensor cores, INT32)
+//   acc[m,n] += P[m,g,n] * S[n,g]                             (INT32, integer scale)
+//   Y[m,n]    = (float(acc) * sa[m]) * C[n] (+ B[n])          (one conversion per output)
+// or, for the float-scale baseline, accf += float(P) * s[n,g]; Y = accf * sa[m] (+ B[n]).
+//
+// Roles of the operands. The weights are wgmma's A operand (64 output
+// channels per warpgroup, from registers) and the tokens its N dimension
+// (BT = 8..128 tokens per block, B operand from shared memory). Putting the
+// weights in registers lets each thread unpack its INT4 nibbles straight into
+// the A fragment, with no INT8 copy of the weights in shared memory; putting
+// the tokens on wgmma's N lets one kernel serve M = 1 (BT = 8) to M = 4096
+// (BT = 128) with no wasted rows of the 64-row instruction.
+//
+// Block: 2 warpgroups (128 output channels). Per k-tile of 128 (one group
+// when group_size = 128), kStages tiles ahead:
+//   loads (warp 0): two TMA copies into pipeline stage s, the weight tile
+//     [128 channels x 64 bytes] and the activation tile [BT tokens x 128
+//     bytes] (128-byte swizzle, the layout wgmma reads without bank
+//     conflicts), plus the tile's 128 group scales by cp.async; all complete
+//     on full[s].
+//   compute (all warps): wait full[s]; each thread loads 16 bytes of weights
+//     for each of its two channels (rows g and g+8 of its warp's 16), unpacks
+//     them into the A fragments of 4 k32 steps, issues 4 wgmma into a
+//     per-group INT32 partial sum P, waits, frees stage s (empty[s]), and at
+//     a group's end adds P * S[n,g] to its accumulator (the integer epilogue
+//     of the paper).
+//
+// The k permutation. Thread t's 16 weight bytes of a row are k = 32t..32t+31
+// of the tile; word s of them (k = 32t+8s..32t+8s+7) becomes step s's A
+// fragment: its even nibbles fill slots 4t..4t+3, its odd nibbles slots
+// 16+4t..16+4t+3 (unpack_word_even_odd: 7 integer operations per word, no
+// byte interleave). wgmma reads B's k32 step s from bytes 32s..32s+31 of each
+// token row, so the quantization kernel writes xq in that slot order
+// (act_quant.cu, permuted_k). A step mixes k from all four 32-k quarters of
+// the tile, hence this path needs whole 128-k groups (group_size % 128 == 0).
+//
+// Split-K by clusters. When the (channel, token) tiles are fewer than the SMs
+// (small M), the K groups are split over `splits` blocks of one thread-block
+// cluster (grid z). Each block sums its share; the leader adds the others'
+// accumulators through distributed shared memory in a fixed order (exact for
+// INT32, deterministic for the float baseline) and writes Y. No workspace, no
+// atomics, no second kernel.
+//
+// Tails: TMA fills rows past M (tokens) and past N (channels) with zeros;
+// they are computed and not stored.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
+#include <algorithm>
+#include <mutex>
+#include <type_traits>
+
+#include "common.cuh"
+#include "gemm_paths.h"
+#include "int4_unpack.cuh"
+#include "wgmma_s8.cuh"
+
+// Only the sm_90a pass emits the kernels' bodies (wgmma, setmaxnreg-free but
+// arch-specific); other passes compile an empty body the host never launches.
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define IS_WGMMA_BODY 1
+#else
+#define IS_WGMMA_BODY 0
+#endif
+
+namespace is {
+
+constexpr int kTileK = 128;             // k per pipeline stage (one 128-byte swizzle row of xq)
+constexpr int kBlockChannels = 128;     // 2 consumer warpgroups x 64
+constexpr int kThreads = 256;           // 2 warpgroups
+constexpr int kWeightTileBytes = kBlockChannels * kTileK / 2;  // 8 KB
+constexpr int kMaxSplits = 8;           // portable cluster size
+
+template <int BT>
+struct TileConfig {
+  static constexpr int kActTileBytes = BT * kTileK;
+  static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;
+  // 6 stages (54-72 KB) for small token tiles, so that 2-3 blocks share an
+  // SM; 4 (64-96 KB) for the large ones (1 block per SM, 255 registers).
+  // Even (the A-fragment ring of 2 follows the stage index) and at least 4
+  // (the split-K reduction reuses the activation stages).
+  static constexpr int kStages = BT <= 32 ? 6 : 4;
+  static_assert(kStages % 2 == 0 && kStages >= 4, "stage count");
+  static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
+  static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
+  static constexpr int kSmemBytes = kBarrierOffset + 2 * kStages * 8 + 1024;  // + alignment slack
+  static_assert(kStages * kActTileBytes >= kThreads * (BT / 2) * 4, "split-K partials must fit the stages");
+};
+
+// Set to 1 by the sm_90a pass only: the host reads it to learn whether the
+// loaded module holds the real kernels.
+__device__ int g_wgmma_built = IS_WGMMA_BODY;
+
+#if IS_WGMMA_BODY
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count));
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)),
+      "r"(parity)
+      : "memory");
+}
+// 2-D TMA copy global -> shared, completing on `bar`.
+__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
+          smem_u32(dst)),
+      "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+}
+// 4-byte asynchronous copy global -> shared (generic proxy, read back with ordinary loads).
+__device__ __forceinline__ void cp_async_4(void* dst, const void* src) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(smem_u32(dst)), "l"(src) : "memory");
+}
+// `bar` receives one arrival once all of this thread's earlier cp.async have landed.
+__device__ __forceinline__ void cp_async_arrive_noinc(uint64_t* bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+__device__ __forceinline__ uint32_t cluster_rank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
+// Read a 32-bit word at `local`'s offset in the shared memory of cluster block `rank`.
+__device__ __forceinline__ uint32_t ld_cluster_u32(const void* local, uint32_t rank) {
+  uint32_t remote, v;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_u32(local)), "r"(rank));
+  asm volatile("ld.shared::cluster.u32 %0, [%1];" : "=r"(v) : "r"(remote) : "memory");
+  return v;
+}
+// Shared-memory matrix descriptor of a K-major operand in the 128-byte swizzle
+// layout TMA writes: rows of 128 bytes, 8-row atoms 1024 bytes apart (stride
+// byte offset); the leading byte offset is unused for this layout.
+__device__ __forceinline__ uint64_t desc_k_major_sw128(uint32_t smem_addr) {
+  return static_cast<uint64_t>((smem_addr & 0x3FFFF) >> 4) | (static_cast<uint64_t>(1024 >> 4) << 32) |
+         (static_cast<uint64_t>(1) << 62);
+}
+#endif
+
+// f(integral_constant<int, I>) for I = Begin..End-1, unrolled.
+template <int Begin, int End, typename F>
+__device__ __forceinline__ void static_for(F&& f) {
+  if constexpr (Begin < End) {
+    f(std::integral_constant<int, Begin>{});
+    static_for<Begin + 1, End>(f);
+  }
+}
+
+struct WgmmaArgs {
+  const float* sa;
+  const int32_t* S;       // integer scales [N, G] (int path)
+  const float* s_float;   // float scales [N, G] (baseline)
+  const float* C;
+  const void* bias;
+  void* y;
+  int M, N, K, group_size;
+};
+
+// kGroup128: group_size == 128, one group per tile (no index arithmetic for
+// group boundaries in the loop); otherwise group_size is a multiple of 128.
+template <typename T, bool kIntScale, int BT, bool kGroup128>
+__global__ void __launch_bounds__(kThreads, 1)
+w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
+                  const WgmmaArgs args) {
+#if IS_WGMMA_BODY
+  using Cfg = TileConfig<BT>;
+  using Acc = typename std::conditional<kIntScale, int, float>::type;
+  constexpr int kStages = Cfg::kStages;
+  constexpr int kRegs = BT / 2;  // accumulator registers per thread
+
+  extern __shared__ uint8_t smem_raw[];
+  // The 128-byte swizzle repeats every 1024 bytes and is applied on address
+  // bits: each activation stage must start 1024-aligned.
+  uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + Cfg::kBarrierOffset);
+  uint64_t* empty = full + kStages;
+  auto act_stage = [&](int s) { return smem + s * Cfg::kStageBytes; };
+  auto w_stage = [&](int s) { return smem + s * Cfg::kStageBytes + Cfg::kActTileBytes; };
+  using Scale = typename std::conditional<kIntScale, int32_t, float>::type;
+  auto scale_stage = [&](int s) { return reinterpret_cast<Scale*>(smem + Cfg::kScaleOffset) + s * kBlockChannels; };
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int n0 = blockIdx.x * kBlockChannels, m0 = blockIdx.y * BT;
+  const int K = args.K, N = args.N, M = args.M, gs = args.group_size;
+  const int G = K / gs;
+  const int tiles_per_group = kGroup128 ? 1 : gs / kTileK;
+  // This block's share of the groups (all of them without split-K).
+  const int splits = gridDim.z;
+  const int per_split = (G + splits - 1) / splits;
+  const int g_begin = min(G, (int)blockIdx.z * per_split);
+  const int g_end = min(G, g_begin + per_split);
+  const int kt_begin = g_begin * tiles_per_group;
+  const int n_tiles = (g_end - g_begin) * tiles_per_group;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      // Lane 0 of warp 0's arrive.expect_tx (the TMA bytes complete it) + one
+      // cp.async arrival per lane of warp 0 (the group scales).
+      mbar_init(&full[s], 1 + 32);
+      mbar_init(&empty[s], 8);  // one arrive per consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+
+  Acc acc[kRegs];
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
+  const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
+  const int row = 64 * wg + 16 * (warp & 3) + g;  // this thread's channels: row and row + 8 of the block
+  const int nA = min(n0 + row, N - 1), nB = min(n0 + row + 8, N - 1);
+
+  // ---- loads. Warp 0 also issues the copies (no producer warp: on sm_90a
+  // ptxas budgets registers per warpgroup, so a 9th warp would cap every
+  // thread at 168 registers). Lane 0 starts the two TMA copies of a tile; all
+  // 32 lanes copy the 128 group scales of a tile that ends a group
+  // (cp.async, 4 bytes each: S rows are not 16-byte aligned in general) and
+  // arrive on full[s] once their copies land.
+  const Scale* scales = kIntScale ? reinterpret_cast<const Scale*>(args.S) : reinterpret_cast<const Scale*>(args.s_float);
+  // Tile i goes to stage i % kStages. The loops below are unrolled over the
+  // stages so that every stage index, smem offset and barrier address is a
+  // compile-time constant: at small M the per-tile bookkeeping is most of the
+  // instruction stream.
+  auto issue_tile = [&](auto stage, int i, bool with_activations) {
+    constexpr int s = decltype(stage)::value;
+    const int kt = kt_begin + i;
+    if (lane == 0) {
+      mbar_arrive_expect_tx(&full[s], Cfg::kStageBytes);
+      tma_load_2d(w_stage(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
+      if (with_activations) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
+    }
+    if (kGroup128 || (kt + 1) % tiles_per_group == 0) {
+      const int grp = kGroup128 ? kt : kt / tiles_per_group;
+#pragma unroll
+      for (int j = 0; j < kBlockChannels / 32; ++j) {
+        const int c = lane + 32 * j;
+        cp_async_4(scale_stage(s) + c, scales + (size_t)min(n0 + c, N - 1) * G + grp);
+      }
+    }
+    cp_async_arrive_noinc(&full[s]);
+  };
+  if (warp == 0) {
+    if (lane == 0 && n_tiles > 0) {
+      asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_x) : "memory");
+      asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_w) : "memory");
+    }
+    // The weights of the first stages do not depend on the quantization
+    // kernel, which may still be running: start them, then wait for it.
+    static_for<0, kStages>([&](auto stage) {
+      constexpr int si = decltype(stage)::value;
+      if (si < n_tiles) issue_tile(stage, si, false);
+    });
+    if (lane == 0) {
+      wait_for_prerequisite_grid();  // xq is complete from here on
+      for (int i = 0; i < min(n_tiles, kStages); ++i)
+        tma_load_2d(act_stage(i), &tm_x, (kt_begin + i) * kTileK, m0, &full[i]);
+    }
+    __syncwarp();
+  }
+
+  // ---- compute. Software pipeline: while the 4 wgmma of tile i run, the
+  // thread loads and unpacks the A fragments of tile i + 1.
+  int P[kRegs];
+#pragma unroll
+  for (int r = 0; r < kRegs; ++r) P[r] = 0;
+  uint32_t a[2][4][4];
+  auto load_fragments = [&](auto stage, uint32_t parity, uint32_t (&f)[4][4]) {
+    constexpr int s = decltype(stage)::value;
+    mbar_wait(&full[s], parity);
+    const uint4 w0 = *reinterpret_cast<const uint4*>(w_stage(s) + row * (kTileK / 2) + 16 * t);
+    const uint4 w1 = *reinterpret_cast<const uint4*>(w_stage(s) + (row + 8) * (kTileK / 2) + 16 * t);
+    // Word st of a row's 16 bytes is k32 step st (see "The k permutation").
+    unpack_word_even_odd(w0.x, f[0][0], f[0][2]);
+    unpack_word_even_odd(w1.x, f[0][1], f[0][3]);
+    unpack_word_even_odd(w0.y, f[1][0], f[1][2]);
+    unpack_word_even_odd(w1.y, f[1][1], f[1][3]);
+    unpack_word_even_odd(w0.z, f[2][0], f[2][2]);
+    unpack_word_even_odd(w1.z, f[2][1], f[2][3]);
+    unpack_word_even_odd(w0.w, f[3][0], f[3][2]);
+    unpack_word_even_odd(w1.w, f[3][1], f[3][3]);
+  };
+  const uint64_t desc0 = desc_k_major_sw128(smem_u32(smem));
+  // Tile i = i0 + s of a round of kStages tiles; ph = parity of the round.
+  auto tile = [&](auto stage, int i, uint32_t ph) {
+    constexpr int s = decltype(stage)::value;
+    constexpr int s_next = (s + 1) % kStages, s_refill = (s + kStages - 1) % kStages;
+    const uint32_t(&cur)[4][4] = a[s & 1];  // kStages is even: the ring of 2 stays in step
+    uint32_t(&next)[4][4] = a[(s + 1) & 1];
+    const int kt = kt_begin + i;
+    const bool first = kGroup128 || kt % tiles_per_group == 0;
+    const bool last = kGroup128 || (kt + 1) % tiles_per_group == 0;
+    wgmma_fence();
+#pragma unroll
+    for (int st = 0; st < 4; ++st)
+      // Descriptor units are 16 bytes: the stage's offset, then +32 bytes per
+      // k32 step inside the swizzled 128-byte rows.
+      wgmma_rs_s8<BT>(P, cur[st], desc0 + (s * Cfg::kStageBytes) / 16 + 2 * st, (st > 0 || !first) ? 1 : 0);
+    wgmma_commit();
+    if (i + 1 < n_tiles) load_fragments(std::integral_constant<int, s_next>{}, s_next == 0 ? ph ^ 1 : ph, next);
+    wgmma_wait_all();
+    Scale sc0 = 0, sc1 = 0;
+    if (last) {
+      sc0 = scale_stage(s)[row];
+      sc1 = scale_stage(s)[row + 8];
+    }
+    __syncwarp();
+    if (lane == 0) mbar_arrive(&empty[s]);  // this warp is done with stage s
+    // Refill the stage of tile i - 1 (one tile of slack, so that warp 0
+    // rarely waits for the other warpgroup) with tile i - 1 + kStages.
+    if (warp == 0 && i >= 1 && i - 1 + kStages < n_tiles) {
+      mbar_wait(&empty[s_refill], s == 0 ? ph ^ 1 : ph);
+      issue_tile(std::integral_constant<int, s_refill>{}, i - 1 + kStages, true);
+      __syncwarp();
+    }
+    if (last) {
+      // The integer epilogue of the paper (or the float baseline), once per
+      // group. d[4j + 2h + c]: channel row + 8h, token 8j + 2t + c.
+#pragma unroll
+      for (int r = 0; r < kRegs; ++r) {
+        const Scale sc = (r & 2) ? sc1 : sc0;
+        if constexpr (kIntScale) acc[r] += P[r] * sc;
+        else acc[r] = __fmaf_rn((float)P[r], sc, acc[r]);
+      }
+    }
+  };
+  if (n_tiles > 0) load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
+  for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
+    const uint32_t ph = (i0 / kStages) & 1;
+    static_for<0, kStages>([&](auto stage) {
+      constexpr int si = decltype(stage)::value;
+      if (i0 + si < n_tiles) tile(stage, i0 + si, ph);
+    });
+  }
+  // A single-tile split never refilled anything; every issued tile was consumed.
+
+  if (splits > 1) {
+    // Every stage was consumed, so no copy is in flight: the stages hold the partials.
+    __syncthreads();
+    Acc* part = reinterpret_cast<Acc*>(smem);
+    const uint32_t rank = cluster_rank();
+    if (rank != 0) {
+#pragma unroll
+      for (int r = 0; r < kRegs; ++r) part[r * kThreads + threadIdx.x] = acc[r];
+    }
+    cluster_sync();  // partials written and visible cluster-wide
+    if (rank == 0) {
+      for (int b = 1; b < splits; ++b) {
+#pragma unroll
+        for (int r = 0; r < kRegs; ++r) {
+          const uint32_t v = ld_cluster_u32(&part[r * kThreads + threadIdx.x], b);
+          if constexpr (kIntScale) acc[r] += (int)v;
+          else acc[r] = __fadd_rn(acc[r], __uint_as_float(v));
+        }
+      }
+    }
+    cluster_sync();  // the leader has read every partial: the others may exit
+    if (rank != 0) return;
+  }
+  wait_for_prerequisite_grid();  // sa is complete from here on
+  const T* bias = static_cast<const T*>(args.bias);
+  T* y = static_cast<T*>(args.y);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int n = n0 + row + 8 * h;
+    if (n >= N) continue;
+    const float cn = kIntScale ? args.C[n] : 1.f;
+    const float bn = bias != nullptr ? to_float(bias[n]) : 0.f;
+#pragma unroll
+    for (int j = 0; j < BT / 8; ++j) {
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int m = m0 + 8 * j + 2 * t + c;
+        if (m >= M) continue;
+        const Acc v0 = acc[4 * j + 2 * h + c];
+        float v;
+        if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(v0), args.sa[m]), cn);
+        else v = __fmul_rn(v0, args.sa[m]);
+        if (bias != nullptr) v = __fadd_rn(v, bn);
+        y[(size_t)m * N + n] = from_float<T>(v);
+      }
+    }
+  }
+#endif
+}
+
+// ---- host side
+
+static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static PFN_cuTensorMapEncodeTiled_v12000 fn = nullptr;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult q;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+        q == cudaDriverEntryPointSuccess)
+      fn = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(p);
+  });
+  return fn;
+}
+
+bool wgmma_available() {
+  static int available = -1;
+  if (available < 0) {
+    int dev = 0, major = 0, minor = 0, built = 0;
+    available = cudaGetDevice(&dev) == cudaSuccess &&
+                cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
+                cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
+                major == 9 && minor == 0 && cudaMemcpyFromSymbol(&built, g_wgmma_built, sizeof(int)) == cudaSuccess &&
+                built == 1 && tensor_map_encoder() != nullptr;
+    cudaGetLastError();  // a failed probe must not linger as the sticky "last error"
+  }
+  return available == 1;
+}
+
+bool wgmma_supports(int64_t M, int64_t N, int64_t K, int group_size) {
+  return group_size % kTileK == 0 && K % group_size == 0 && (M + 7) / 8 <= 65535 && N <= (int64_t)1 << 31;
+}
+
+// Row-major 2-D byte tensor [rows, row_bytes] as a TMA map with box [box_rows, box_bytes].
+static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, uint64_t rows, uint32_t box_bytes,
+                      uint32_t box_rows, CUtensorMapSwizzle swizzle) {
+  const cuuint64_t dims[2] = {row_bytes, rows};
+  const cuuint64_t strides[1] = {row_bytes};
+  const cuuint32_t box[2] = {box_bytes, box_rows};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  CUresult r = tensor_map_encoder()(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box,
+                                    elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
+}
+
+template <typename T, bool kIntScale, int BT, bool kGroup128>
+static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
+                        cudaStream_t stream) {
+  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128>;
+  constexpr int smem = TileConfig<BT>::kSmemBytes;
+  static std::once_flag once;
+  static cudaError_t attr_err = cudaSuccess;
+  std::call_once(once, [&] { attr_err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem); });
+  IS_CUDA_TRY(attr_err);
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3((args.N + kBlockChannels - 1) / kBlockChannels, (args.M + BT - 1) / BT, splits);
+  cfg.blockDim = dim3(kThreads);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = 1;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = splits;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 2;
+  IS_CUDA_TRY(cudaLaunchKernelEx(&cfg, kernel, tm_x, tm_w, args));
+  IS_LAUNCH_CHECK();
+  return 0;
+}
+
+// Tokens per block: the smallest wgmma N that holds M, up to 128.
+static int tokens_per_block(int M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128; }
+
+// Split K over a cluster while the tiles alone would leave SMs idle.
+static int choose_splits(int M, int N, int K, int group_size, int BT) {
+  const int tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
+  int splits = std::max(1, std::min(kMaxSplits, sm_count() / std::max(1, tiles)));
+  return std::min(splits, K / group_size);
+}
+
+template <typename T, bool kIntScale, bool kGroup128>
+static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
+                             int splits, cudaStream_t stream) {
+  switch (BT) {
+    case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm_x, tm_w, args, splits, stream);
+    case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm_x, tm_w, args, splits, stream);
+    case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm_x, tm_w, args, splits, stream);
+    case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm_x, tm_w, args, splits, stream);
+    default: return launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
+  }
+}
+
+template <typename T, bool kIntScale>
+static int launch_for_groups(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
+                             int splits, cudaStream_t stream) {
+  return args.group_size == kTileK ? launch_for_tokens<T, kIntScale, true>(tm_x, tm_w, args, BT, splits, stream)
+                                   : launch_for_tokens<T, kIntScale, false>(tm_x, tm_w, args, BT, splits, stream);
+}
+
+int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
+                      const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
+                      int group_size, cudaStream_t stream) {
+  const int BT = tokens_per_block(M);
+  CUtensorMap tm_x, tm_w;
+  if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
+  if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kTileK / 2, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
+    return e;
+  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size};
+  const int splits = choose_splits(M, N, K, group_size, BT);
+  IS_DISPATCH_DTYPE(dtype, T, {
+    return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, stream)
+                     : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, stream);
+  });
+  return 0;
+}
+
+}  // namespace is
