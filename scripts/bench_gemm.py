@@ -144,6 +144,8 @@ def main() -> None:
             os.environ["IS_GEMM_PATH"] = "mma"
             t["int_scale_mma_path"] = bench(lambda i: plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y), n_sets)
             del os.environ["IS_GEMM_PATH"]
+            # The activation-quantization kernel alone (part of both our columns).
+            t["act_quant_only"] = bench(lambda i: plugin.quantize_activations_cuda(x16), n_sets)
             for name, fn in peer.items():
                 try:
                     t[name] = bench(fn, n_sets) if fn is not None else float("nan")
@@ -155,7 +157,7 @@ def main() -> None:
             base = t["cublas_fp16"]
             print(f"N={n:6d} K={k:6d} M={m:5d} | int {base / t['int_scale_w4a8']:5.2f}x ({t['int_scale_w4a8']:8.1f} us) "
                   f"float {base / t['float_scale_w4a8']:5.2f}x  int/float {t['float_scale_w4a8'] / t['int_scale_w4a8']:4.2f} | "
-                  + f"mma-path {base / t['int_scale_mma_path']:5.2f}x | "
+                  + f"mma-path {base / t['int_scale_mma_path']:5.2f}x quant {t['act_quant_only']:6.1f} us | "
                   + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
                   + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else ""), flush=True)
         torch.cuda.empty_cache()

@@ -117,10 +117,11 @@ def test_random_within_one_ulp(m, n, k, group_size, bias, name, gemm_path):
     assert d.max() <= 1, f"max ulp {d.max()}"
 
 
+@pytest.mark.parametrize("k", [4096, 4100, 20000])  # one-pass vector kernel; K % 8 != 0 and K too long: two-pass kernel
 @pytest.mark.parametrize("name", ["fp16", "fp32", "bf16"])
-def test_activation_quantization_bit_exact(name):
+def test_activation_quantization_bit_exact(name, k):
     rng = np.random.default_rng(3)
-    x = (rng.standard_normal((37, 4096)) * 3).astype(np.float32).astype(DTYPES[name])
+    x = (rng.standard_normal((37, k)) * 3).astype(np.float32).astype(DTYPES[name])
     x[5] = 0
     xq, sa = plugin.quantize_activations_cuda(_to_torch(x, name))
     rxq, rsa = quantize_activations(x)

@@ -6,7 +6,9 @@
 //   else inv = 127 / amax (one float32 division), xq = clamp(rint(X * inv), -127, 127),
 //        sa = amax / 127
 // xq is written in natural order, or for the wgmma GEMM permuted within
-// every 128 k (see permuted_k below). One block per row: each thread reduces a strided slice, warps reduce with
+// every 128 k (see permuted_k below). One block per row; rows that fit in
+// registers take one pass with 16-byte loads (quantize_rows_vec_kernel), others
+// two passes. Each thread reduces its slice, warps reduce with
 // shuffles, then every thread writes its slice. All float operations use the
 // explicitly rounded intrinsics (__fdiv_rn, __fmul_rn, __float2int_rn = round
 // half to even) so that the result matches the NumPy reference bit for bit.
@@ -31,6 +33,25 @@ __device__ __forceinline__ int64_t permuted_k(int64_t k) {
   return (k & ~int64_t(127)) + 32 * s + 16 * (i & 1) + 4 * t + (i >> 1);
 }
 
+// max over the block (exact in any order); every thread gets the result.
+__device__ __forceinline__ float block_max(float v) {
+  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+  __shared__ float warp_max[kQuantThreads / 32];
+  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = v;
+  __syncthreads();
+  v = warp_max[0];
+#pragma unroll
+  for (int w = 1; w < kQuantThreads / 32; ++w) v = fmaxf(v, warp_max[w]);
+  return v;
+}
+
+__device__ __forceinline__ int8_t quantize_one(float v, float inv) {
+  const int q = __float2int_rn(__fmul_rn(v, inv));
+  return (int8_t)max(-127, min(127, q));
+}
+
+// General rows (any K, any alignment): two passes over the row, one element
+// per thread and step.
 template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
 quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
@@ -39,20 +60,75 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
   const T* row = x + m * K;
   float amax = 0.f;
   for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) amax = fmaxf(amax, fabsf(to_float(row[k])));
-  // max is exact in any order, so the reduction order does not matter.
-  for (int off = 16; off > 0; off >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, off));
-  __shared__ float warp_max[kQuantThreads / 32];
-  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = amax;
-  __syncthreads();
-  amax = warp_max[0];
-#pragma unroll
-  for (int w = 1; w < kQuantThreads / 32; ++w) amax = fmaxf(amax, warp_max[w]);
-
+  amax = block_max(amax);
   const float inv = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
   int8_t* out = xq + m * K;
-  for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) {
-    int q = __float2int_rn(__fmul_rn(to_float(row[k]), inv));
-    out[kPermute ? permuted_k(k) : k] = (int8_t)max(-127, min(127, q));
+  for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) out[kPermute ? permuted_k(k) : k] = quantize_one(to_float(row[k]), inv);
+  if (threadIdx.x == 0) sa[m] = __fdiv_rn(amax, 127.f);
+}
+
+// Rows that fit in registers (K <= kQuantThreads * kMaxVecs * 16 / sizeof(T),
+// 16-byte aligned, K a multiple of 8): one pass over global memory with
+// 16-byte loads; the row stays in registers between the max and the
+// quantization. Same float operations as the general kernel, so the same bits.
+constexpr int kMaxVecs = 8;
+
+template <typename T>
+struct Vec16 {  // 16 bytes of T
+  static constexpr int kN = 16 / sizeof(T);
+  uint4 raw;
+  __device__ __forceinline__ float get(int i) const { return to_float(reinterpret_cast<const T*>(&raw)[i]); }
+};
+
+template <typename T, bool kPermute>
+__global__ void __launch_bounds__(kQuantThreads)
+quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
+  allow_dependent_launch();  // the GEMM may start streaming weights now
+  constexpr int kN = Vec16<T>::kN;  // elements per vector: 8 (fp16/bf16) or 4 (fp32)
+  const int64_t m = blockIdx.x;
+  const int n_vec = (int)(K / kN);
+  const uint4* row = reinterpret_cast<const uint4*>(x + m * K);
+  Vec16<T> v[kMaxVecs];
+  float amax = 0.f;
+#pragma unroll
+  for (int j = 0; j < kMaxVecs; ++j) {
+    const int i = threadIdx.x + j * kQuantThreads;
+    if (i < n_vec) {
+      v[j].raw = __ldg(row + i);
+#pragma unroll
+      for (int e = 0; e < kN; ++e) amax = fmaxf(amax, fabsf(v[j].get(e)));
+    }
+  }
+  amax = block_max(amax);
+  const float inv = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
+  int8_t* out = xq + m * K;
+#pragma unroll
+  for (int j = 0; j < kMaxVecs; ++j) {
+    const int i = threadIdx.x + j * kQuantThreads;
+    if (i >= n_vec) continue;
+    const int64_t k0 = (int64_t)i * kN;
+    if constexpr (kN == 8) {
+      // 8 consecutive k = 8u..8u+7: natural order is one 8-byte store; in the
+      // wgmma order the even k land on 4 consecutive bytes and the odd k on
+      // the 4 bytes 16 further (permuted_k), two 4-byte stores.
+      uint32_t even = 0, odd = 0;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        even |= (uint32_t)(uint8_t)quantize_one(v[j].get(2 * e), inv) << (8 * e);
+        odd |= (uint32_t)(uint8_t)quantize_one(v[j].get(2 * e + 1), inv) << (8 * e);
+      }
+      if constexpr (kPermute) {
+        const int64_t p = permuted_k(k0);  // even k0: the first even byte; the odd ones sit 16 bytes on
+        *reinterpret_cast<uint32_t*>(out + p) = even;
+        *reinterpret_cast<uint32_t*>(out + p + 16) = odd;
+      } else {
+        const uint32_t lo = __byte_perm(even, odd, 0x5140), hi = __byte_perm(even, odd, 0x7362);
+        *reinterpret_cast<uint2*>(out + k0) = make_uint2(lo, hi);
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < kN; ++e) out[kPermute ? permuted_k(k0 + e) : k0 + e] = quantize_one(v[j].get(e), inv);
+    }
   }
   if (threadIdx.x == 0) sa[m] = __fdiv_rn(amax, 127.f);
 }
@@ -62,10 +138,13 @@ int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_
                     cudaStream_t stream) {
   if (order == XqOrder::kWgmmaPermuted && K % 128) return IS_ERR_BAD_SHAPE;
   IS_DISPATCH_DTYPE(dtype, T, {
-    if (order == XqOrder::kWgmmaPermuted)
-      quantize_rows_kernel<T, true><<<(unsigned)M, kQuantThreads, 0, stream>>>(static_cast<const T*>(x), K, xq, sa);
-    else
-      quantize_rows_kernel<T, false><<<(unsigned)M, kQuantThreads, 0, stream>>>(static_cast<const T*>(x), K, xq, sa);
+    const T* xt = static_cast<const T*>(x);
+    const bool vec = aligned16(x) && K % 8 == 0 && K <= (int64_t)kQuantThreads * kMaxVecs * Vec16<T>::kN;
+    const bool perm = order == XqOrder::kWgmmaPermuted;
+    if (vec && perm) quantize_rows_vec_kernel<T, true><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
+    else if (vec) quantize_rows_vec_kernel<T, false><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
+    else if (perm) quantize_rows_kernel<T, true><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
+    else quantize_rows_kernel<T, false><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
   });
   IS_LAUNCH_CHECK();
   return 0;

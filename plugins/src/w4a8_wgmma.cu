@@ -70,24 +70,31 @@ namespace is {
 
 constexpr int kTileK = 128;             // k per pipeline stage (one 128-byte swizzle row of xq)
 constexpr int kBlockChannels = 128;     // 2 consumer warpgroups x 64
-constexpr int kThreads = 256;           // 2 warpgroups
+constexpr int kConsumerWarps = 8;      // 2 warpgroups of consumers
+constexpr int kConsumerThreads = 32 * kConsumerWarps;
+constexpr int kThreads = kConsumerThreads + 128;  // + 1 producer warpgroup (one working warp)
 constexpr int kWeightTileBytes = kBlockChannels * kTileK / 2;  // 8 KB
 constexpr int kMaxSplits = 8;           // portable cluster size
+// Named barriers: 0 is __syncthreads, 1 the split-K reduction, 2 and 3 the
+// consumers' turns on the tensor cores (ping-pong).
+constexpr int kTurnBarrier = 2;
 
 template <int BT>
 struct TileConfig {
   static constexpr int kActTileBytes = BT * kTileK;
   static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;
-  // 6 stages (54-72 KB) for small token tiles, so that 2-3 blocks share an
-  // SM; 4 (64-96 KB) for the large ones (1 block per SM, 255 registers).
-  // Even (the A-fragment ring of 2 follows the stage index) and at least 4
-  // (the split-K reduction reuses the activation stages).
-  static constexpr int kStages = BT <= 32 ? 6 : 4;
+  // 6 stages: 54-144 KB. Even (the rings of 2 A-fragment and P buffers
+  // follow the stage index) and at least 4 (the split-K reduction reuses the
+  // activation stages).
+  static constexpr int kStages = 6;
   static_assert(kStages % 2 == 0 && kStages >= 4, "stage count");
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
   static constexpr int kSmemBytes = kBarrierOffset + 2 * kStages * 8 + 1024;  // + alignment slack
-  static_assert(kStages * kActTileBytes >= kThreads * (BT / 2) * 4, "split-K partials must fit the stages");
+  static_assert(kStages * kActTileBytes >= kConsumerThreads * (BT / 2) * 4, "split-K partials must fit the stages");
+  // BT = 128 needs ~230 registers per consumer thread (2 x 64 accumulators):
+  // the producer warpgroup hands its registers over (setmaxnreg).
+  static constexpr bool kRebalance = BT == 128;
 };
 
 // Set to 1 by the sm_90a pass only: the host reads it to learn whether the
@@ -134,9 +141,31 @@ __device__ __forceinline__ void cp_async_arrive_noinc(uint64_t* bar) {
 }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+// Wait until at most N committed wgmma groups of this warpgroup are pending.
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  static_assert(N == 0 || N == 1, "wgmma_wait<0|1>");
+  if constexpr (N == 0) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+  else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+}
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+// Move registers from the producer warpgroup to the consumers (sm_90a):
+// ptxas sizes every warpgroup alike at launch (65536 / 384 threads = 168).
+template <int N>
+__device__ __forceinline__ void setmaxnreg_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
+}
+template <int N>
+__device__ __forceinline__ void setmaxnreg_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
 }
 __device__ __forceinline__ uint32_t cluster_rank() {
   uint32_t r;
@@ -189,6 +218,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   using Acc = typename std::conditional<kIntScale, int, float>::type;
   constexpr int kStages = Cfg::kStages;
   constexpr int kRegs = BT / 2;  // accumulator registers per thread
+  constexpr bool kRebalance = Cfg::kRebalance;
+  constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
 
   extern __shared__ uint8_t smem_raw[];
   // The 128-byte swizzle repeats every 1024 bytes and is applied on address
@@ -216,72 +247,79 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      // Lane 0 of warp 0's arrive.expect_tx (the TMA bytes complete it) + one
-      // cp.async arrival per lane of warp 0 (the group scales).
+      // The producer's arrive.expect_tx (the TMA bytes complete it) + one
+      // cp.async arrival per producer lane (the group scales).
       mbar_init(&full[s], 1 + 32);
-      mbar_init(&empty[s], 8);  // one arrive per consumer warp
+      mbar_init(&empty[s], kConsumerWarps);  // one arrive per consumer warp
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
+  const uint32_t rank = splits > 1 ? cluster_rank() : 0;
 
+  if (warp >= kConsumerWarps) {
+    // ---- producer warpgroup (only its first warp works). It gives most of
+    // its registers to the consumers where they need them (BT = 128).
+    if constexpr (kRebalance) setmaxnreg_dec<kProducerRegs>();
+    if (warp == kConsumerWarps) {
+      // Lane 0 issues the two TMA copies of each tile; all 32 lanes copy the
+      // 128 group scales of a tile that ends a group (cp.async, 4 bytes each:
+      // S rows are not 16-byte aligned in general) and arrive on full[s]
+      // once they land. kStages tiles in flight.
+      const Scale* scales = kIntScale ? reinterpret_cast<const Scale*>(args.S) : reinterpret_cast<const Scale*>(args.s_float);
+      const int pre = min(n_tiles, kStages);
+      if (lane == 0 && n_tiles > 0) {
+        asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_x) : "memory");
+        asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_w) : "memory");
+      }
+      for (int i = 0; i < n_tiles; ++i) {
+        const int s = i % kStages;
+        const int kt = kt_begin + i;
+        if (i >= kStages) mbar_wait(&empty[s], ((i / kStages) - 1) & 1);
+        if (lane == 0) {
+          mbar_arrive_expect_tx(&full[s], Cfg::kStageBytes);
+          tma_load_2d(w_stage(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
+          if (i >= pre) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
+        }
+        if (kGroup128 || (kt + 1) % tiles_per_group == 0) {
+          const int grp = kGroup128 ? kt : kt / tiles_per_group;
+#pragma unroll
+          for (int j = 0; j < kBlockChannels / 32; ++j) {
+            const int c = lane + 32 * j;
+            cp_async_4(scale_stage(s) + c, scales + (size_t)min(n0 + c, N - 1) * G + grp);
+          }
+        }
+        cp_async_arrive_noinc(&full[s]);
+        if (i == pre - 1 && lane == 0) {
+          // The weights of the first stages are on their way; the
+          // activations come from the quantization kernel, which may still
+          // be running (programmatic dependent launch): wait for it here.
+          wait_for_prerequisite_grid();
+          for (int j = 0; j < pre; ++j) tma_load_2d(act_stage(j), &tm_x, (kt_begin + j) * kTileK, m0, &full[j]);
+        }
+      }
+      __syncwarp();
+    }
+    if (splits > 1) {  // take part in the consumers' barriers of the split-K reduction
+      named_barrier_sync(1, kThreads);
+      cluster_sync();
+      cluster_sync();
+    }
+    return;
+  }
+
+  // ---- consumers (warpgroups 0 and 1).
+  if constexpr (kRebalance) setmaxnreg_inc<kConsumerRegs>();
   Acc acc[kRegs];
 #pragma unroll
   for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
   const int row = 64 * wg + 16 * (warp & 3) + g;  // this thread's channels: row and row + 8 of the block
-  const int nA = min(n0 + row, N - 1), nB = min(n0 + row + 8, N - 1);
 
-  // ---- loads. Warp 0 also issues the copies (no producer warp: on sm_90a
-  // ptxas budgets registers per warpgroup, so a 9th warp would cap every
-  // thread at 168 registers). Lane 0 starts the two TMA copies of a tile; all
-  // 32 lanes copy the 128 group scales of a tile that ends a group
-  // (cp.async, 4 bytes each: S rows are not 16-byte aligned in general) and
-  // arrive on full[s] once their copies land.
-  const Scale* scales = kIntScale ? reinterpret_cast<const Scale*>(args.S) : reinterpret_cast<const Scale*>(args.s_float);
-  // Tile i goes to stage i % kStages. The loops below are unrolled over the
+  // Software pipeline: while the 4 wgmma of tile i run, the thread loads and
+  // unpacks the A fragments of tile i + 1. The loop is unrolled over the
   // stages so that every stage index, smem offset and barrier address is a
-  // compile-time constant: at small M the per-tile bookkeeping is most of the
-  // instruction stream.
-  auto issue_tile = [&](auto stage, int i, bool with_activations) {
-    constexpr int s = decltype(stage)::value;
-    const int kt = kt_begin + i;
-    if (lane == 0) {
-      mbar_arrive_expect_tx(&full[s], Cfg::kStageBytes);
-      tma_load_2d(w_stage(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
-      if (with_activations) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
-    }
-    if (kGroup128 || (kt + 1) % tiles_per_group == 0) {
-      const int grp = kGroup128 ? kt : kt / tiles_per_group;
-#pragma unroll
-      for (int j = 0; j < kBlockChannels / 32; ++j) {
-        const int c = lane + 32 * j;
-        cp_async_4(scale_stage(s) + c, scales + (size_t)min(n0 + c, N - 1) * G + grp);
-      }
-    }
-    cp_async_arrive_noinc(&full[s]);
-  };
-  if (warp == 0) {
-    if (lane == 0 && n_tiles > 0) {
-      asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_x) : "memory");
-      asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_w) : "memory");
-    }
-    // The weights of the first stages do not depend on the quantization
-    // kernel, which may still be running: start them, then wait for it.
-    static_for<0, kStages>([&](auto stage) {
-      constexpr int si = decltype(stage)::value;
-      if (si < n_tiles) issue_tile(stage, si, false);
-    });
-    if (lane == 0) {
-      wait_for_prerequisite_grid();  // xq is complete from here on
-      for (int i = 0; i < min(n_tiles, kStages); ++i)
-        tma_load_2d(act_stage(i), &tm_x, (kt_begin + i) * kTileK, m0, &full[i]);
-    }
-    __syncwarp();
-  }
-
-  // ---- compute. Software pipeline: while the 4 wgmma of tile i run, the
-  // thread loads and unpacks the A fragments of tile i + 1.
+  // compile-time constant.
   int P[kRegs];
 #pragma unroll
   for (int r = 0; r < kRegs; ++r) P[r] = 0;
@@ -305,12 +343,16 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // Tile i = i0 + s of a round of kStages tiles; ph = parity of the round.
   auto tile = [&](auto stage, int i, uint32_t ph) {
     constexpr int s = decltype(stage)::value;
-    constexpr int s_next = (s + 1) % kStages, s_refill = (s + kStages - 1) % kStages;
+    constexpr int s_next = (s + 1) % kStages;
     const uint32_t(&cur)[4][4] = a[s & 1];  // kStages is even: the ring of 2 stays in step
     uint32_t(&next)[4][4] = a[(s + 1) & 1];
     const int kt = kt_begin + i;
     const bool first = kGroup128 || kt % tiles_per_group == 0;
     const bool last = kGroup128 || (kt + 1) % tiles_per_group == 0;
+    // Ping-pong: the two warpgroups take turns on the tensor cores, so that
+    // one's integer work (unpack, group epilogue) runs while the other's
+    // wgmma execute, instead of both idling the tensor cores at once.
+    named_barrier_sync(kTurnBarrier + wg, kConsumerThreads);  // my turn
     wgmma_fence();
 #pragma unroll
     for (int st = 0; st < 4; ++st)
@@ -318,8 +360,12 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       // k32 step inside the swizzled 128-byte rows.
       wgmma_rs_s8<BT>(P, cur[st], desc0 + (s * Cfg::kStageBytes) / 16 + 2 * st, (st > 0 || !first) ? 1 : 0);
     wgmma_commit();
+    // Hand the turn over; warpgroup 1 skips this after its last tile, so
+    // that every arrival is matched by a wait (warpgroup 0 arrives n_tiles
+    // times, warpgroup 1 once up front and n_tiles - 1 times here).
+    if (wg == 0 || i + 1 < n_tiles) named_barrier_arrive(kTurnBarrier + (wg ^ 1), kConsumerThreads);
     if (i + 1 < n_tiles) load_fragments(std::integral_constant<int, s_next>{}, s_next == 0 ? ph ^ 1 : ph, next);
-    wgmma_wait_all();
+    wgmma_wait<0>();
     Scale sc0 = 0, sc1 = 0;
     if (last) {
       sc0 = scale_stage(s)[row];
@@ -327,25 +373,21 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(&empty[s]);  // this warp is done with stage s
-    // Refill the stage of tile i - 1 (one tile of slack, so that warp 0
-    // rarely waits for the other warpgroup) with tile i - 1 + kStages.
-    if (warp == 0 && i >= 1 && i - 1 + kStages < n_tiles) {
-      mbar_wait(&empty[s_refill], s == 0 ? ph ^ 1 : ph);
-      issue_tile(std::integral_constant<int, s_refill>{}, i - 1 + kStages, true);
-      __syncwarp();
-    }
     if (last) {
       // The integer epilogue of the paper (or the float baseline), once per
       // group. d[4j + 2h + c]: channel row + 8h, token 8j + 2t + c.
 #pragma unroll
-      for (int r = 0; r < kRegs; ++r) {
-        const Scale sc = (r & 2) ? sc1 : sc0;
-        if constexpr (kIntScale) acc[r] += P[r] * sc;
-        else acc[r] = __fmaf_rn((float)P[r], sc, acc[r]);
+      for (int q = 0; q < kRegs; ++q) {
+        const Scale sc = (q & 2) ? sc1 : sc0;
+        if constexpr (kIntScale) acc[q] += P[q] * sc;
+        else acc[q] = __fmaf_rn((float)P[q], sc, acc[q]);
       }
     }
   };
-  if (n_tiles > 0) load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
+  if (n_tiles > 0) {
+    if (wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
+    load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
+  }
   for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
     const uint32_t ph = (i0 / kStages) & 1;
     static_for<0, kStages>([&](auto stage) {
@@ -353,23 +395,21 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       if (i0 + si < n_tiles) tile(stage, i0 + si, ph);
     });
   }
-  // A single-tile split never refilled anything; every issued tile was consumed.
 
   if (splits > 1) {
     // Every stage was consumed, so no copy is in flight: the stages hold the partials.
-    __syncthreads();
+    named_barrier_sync(1, kThreads);
     Acc* part = reinterpret_cast<Acc*>(smem);
-    const uint32_t rank = cluster_rank();
     if (rank != 0) {
 #pragma unroll
-      for (int r = 0; r < kRegs; ++r) part[r * kThreads + threadIdx.x] = acc[r];
+      for (int r = 0; r < kRegs; ++r) part[r * kConsumerThreads + threadIdx.x] = acc[r];
     }
     cluster_sync();  // partials written and visible cluster-wide
     if (rank == 0) {
       for (int b = 1; b < splits; ++b) {
 #pragma unroll
         for (int r = 0; r < kRegs; ++r) {
-          const uint32_t v = ld_cluster_u32(&part[r * kThreads + threadIdx.x], b);
+          const uint32_t v = ld_cluster_u32(&part[r * kConsumerThreads + threadIdx.x], b);
           if constexpr (kIntScale) acc[r] += (int)v;
           else acc[r] = __fadd_rn(acc[r], __uint_as_float(v));
         }
@@ -378,6 +418,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     cluster_sync();  // the leader has read every partial: the others may exit
     if (rank != 0) return;
   }
+
   wait_for_prerequisite_grid();  // sa is complete from here on
   const T* bias = static_cast<const T*>(args.bias);
   T* y = static_cast<T*>(args.y);
@@ -485,6 +526,7 @@ static int tokens_per_block(int M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 
 // Split K over a cluster while the tiles alone would leave SMs idle.
 static int choose_splits(int M, int N, int K, int group_size, int BT) {
   const int tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
+  // (Aiming at 2 blocks per SM instead was slower at M <= 128: PERF.md.)
   int splits = std::max(1, std::min(kMaxSplits, sm_count() / std::max(1, tiles)));
   return std::min(splits, K / group_size);
 }
