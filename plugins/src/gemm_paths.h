@@ -21,9 +21,11 @@ int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_
                     cudaStream_t stream);
 
 // w4a8_wgmma.cu: whether this build holds the sm_90a wgmma kernels and the
-// current device runs them; and their launcher (steps 3-5 on the permuted xq).
+// current device runs them; whether they handle (and are the faster path for)
+// a shape; and their launcher (steps 3-5 on the permuted xq).
 bool wgmma_available();
-bool wgmma_supports(int64_t M, int64_t N, int64_t K, int group_size);
+bool wgmma_supported(int64_t M, int64_t N, int64_t K, int group_size);
+bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size);
 int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
                       const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
                       int group_size, cudaStream_t stream);

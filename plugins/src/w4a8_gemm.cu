@@ -1,4 +1,7 @@
-// Kernel family 2: W4A8 GEMM with integer (or, for the baseline, float) group scales.
+// Kernel family 2: W4A8 GEMM with integer (or, for the baseline, float) group
+// scales on mma.sync (sm_80+): the path of sm_80/sm_89 GPUs, of group sizes
+// below 128, and of the decode shapes where it beats the sm_90a wgmma kernel
+// (family 3, w4a8_wgmma.cu); run_gemm below chooses (use_wgmma_path).
 //
 // Computes contract steps 3-5 on the INT8 activations of family 1:
 //   P[m,g,n]  = sum_{k in group g} xq[m,k] * q[n,k]          (INT8 tensor cores, INT32)
@@ -295,12 +298,15 @@ static int check_args(const void* x, int64_t M, int64_t N, int64_t K, int group_
   return 0;
 }
 
-// The wgmma path (sm_90a) wherever it applies, unless IS_GEMM_PATH=mma asks
-// for the mma.sync path (read on every call, so that one process can time both).
+// The wgmma path (sm_90a) where it applies and is the faster one. The
+// environment variable IS_GEMM_PATH=mma or =wgmma (read on every call, so
+// that one process can test and time both) forces a path where it can run.
 static bool use_wgmma_path(int64_t M, int64_t N, int64_t K, int group_size) {
   const char* forced = std::getenv("IS_GEMM_PATH");
   if (forced != nullptr && std::strcmp(forced, "mma") == 0) return false;
-  return wgmma_available() && wgmma_supports(M, N, K, group_size);
+  if (!wgmma_available()) return false;
+  if (forced != nullptr && std::strcmp(forced, "wgmma") == 0) return wgmma_supported(M, N, K, group_size);
+  return wgmma_preferred(M, N, K, group_size);
 }
 
 template <bool kIntScale>

@@ -475,8 +475,29 @@ bool wgmma_available() {
   return available == 1;
 }
 
-bool wgmma_supports(int64_t M, int64_t N, int64_t K, int group_size) {
+// Tokens per block: the smallest wgmma N that holds M, up to 128.
+static int tokens_per_block(int64_t M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128; }
+
+// Split K over a cluster while the tiles alone would leave SMs idle.
+static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT) {
+  const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
+  // (Aiming at 2 blocks per SM instead was slower at M <= 128: PERF.md.)
+  int splits = (int)std::max<int64_t>(1, std::min<int64_t>(kMaxSplits, sm_count() / std::max<int64_t>(1, tiles)));
+  return std::min(splits, K / group_size);
+}
+
+bool wgmma_supported(int64_t M, int64_t N, int64_t K, int group_size) {
   return group_size % kTileK == 0 && K % group_size == 0 && (M + 7) / 8 <= 65535 && N <= (int64_t)1 << 31;
+}
+
+bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size) {
+  if (!wgmma_supported(M, N, K, group_size)) return false;
+  // Measured (PERF.md, v8): at M <= 32 with N so small that K must be split
+  // 4 ways or more (N <= ~4096 on an H100), the mma.sync kernel is as fast or
+  // faster (up to 1.2x at N = K = 4096): short per-block pipelines do not pay
+  // for their fill and the cluster reduction.
+  if (M <= 32 && choose_splits(M, N, (int)K, group_size, tokens_per_block(M)) >= 4) return false;
+  return true;
 }
 
 // Row-major 2-D byte tensor [rows, row_bytes] as a TMA map with box [box_rows, box_bytes].
@@ -518,17 +539,6 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
   IS_CUDA_TRY(cudaLaunchKernelEx(&cfg, kernel, tm_x, tm_w, args));
   IS_LAUNCH_CHECK();
   return 0;
-}
-
-// Tokens per block: the smallest wgmma N that holds M, up to 128.
-static int tokens_per_block(int M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128; }
-
-// Split K over a cluster while the tiles alone would leave SMs idle.
-static int choose_splits(int M, int N, int K, int group_size, int BT) {
-  const int tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
-  // (Aiming at 2 blocks per SM instead was slower at M <= 128: PERF.md.)
-  int splits = std::max(1, std::min(kMaxSplits, sm_count() / std::max(1, tiles)));
-  return std::min(splits, K / group_size);
 }
 
 template <typename T, bool kIntScale, bool kGroup128>
