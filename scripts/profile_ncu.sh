@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Profile the sm_90a GEMM kernel with Nsight Compute on the GPU machine: warp
 # stall reasons, scheduler statistics and per-instruction (SASS) stall samples
-# for a large-M and a decode shape. Reports and text land in $OUT.
+# for a large-M and a decode shape. Text and gzipped per-instruction CSVs land
+# in $OUT (the .ncu-rep reports stay in build/).
 #
 #   OUT=/some/dir bash scripts/profile_ncu.sh
 set -u
@@ -15,9 +16,10 @@ export PYTHONPATH=$PWD
 for shape in "4096 4096 4096" "1 28672 4096"; do
   set -- $shape
   timeout 200 ncu -k regex:w4a8_wgmma --launch-skip 1 --launch-count 1 --section WarpStateStats --section SchedulerStats \
-    --section SourceCounters --import-source no -o "$OUT/rep_$1" -f python3 scripts/profile_op.py --m "$1" --n "$2" --k "$3" > /dev/null 2>&1
-  ncu -i "$OUT/rep_$1.ncu-rep" --page details --print-details all > "$OUT/details_$1.txt" 2>&1
-  ncu -i "$OUT/rep_$1.ncu-rep" --page source --csv --print-source sass > "$OUT/sass_$1.csv" 2>&1
+    --section SourceCounters --section MemoryWorkloadAnalysis --import-source no -o "build/rep_$1" -f \
+    python3 scripts/profile_op.py --m "$1" --n "$2" --k "$3" > /dev/null 2>&1
+  ncu -i "build/rep_$1.ncu-rep" --page details --print-details all > "$OUT/details_$1.txt" 2>&1
+  ncu -i "build/rep_$1.ncu-rep" --page source --csv --print-source sass | gzip > "$OUT/sass_$1.csv.gz"
   echo "== M=$1 N=$2 K=$3"
-  grep -E "Stall|Warp Cycles|Eligible Warps|Active Warps Per" "$OUT/details_$1.txt" | head -24
+  grep -E "Duration|Stall|Warp Cycles|Eligible Warps|Active Warps Per|Shared|Mem Pipes|L1/TEX Cache Throughput" "$OUT/details_$1.txt" | head -40
 done
