@@ -83,10 +83,11 @@ template <int BT>
 struct TileConfig {
   static constexpr int kActTileBytes = BT * kTileK;
   static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;
-  // 6 stages: 54-144 KB. Even (the rings of 2 A-fragment and P buffers
-  // follow the stage index) and at least 4 (the split-K reduction reuses the
-  // activation stages).
-  static constexpr int kStages = 6;
+  // 8 stages (72-80 KB) for decode tiles, whose time is mostly waiting for
+  // weights from DRAM; 6 (96-144 KB) otherwise. Even (the ring of 2
+  // A-fragment buffers follows the stage index) and at least 4 (the split-K
+  // reduction reuses the activation stages).
+  static constexpr int kStages = BT <= 16 ? 8 : 6;
   static_assert(kStages % 2 == 0 && kStages >= 4, "stage count");
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
