@@ -14,24 +14,27 @@
 // the tokens on wgmma's N lets one kernel serve M = 1 (BT = 8) to M = 4096
 // (BT = 128) with no wasted rows of the 64-row instruction.
 //
-// Block: 2 warpgroups (128 output channels). Per k-tile of 128 (one group
-// when group_size = 128), kStages tiles ahead:
-//   loads (warp 0): two TMA copies into pipeline stage s, the weight tile
+// Block: 3 warpgroups. Warpgroups 0 and 1 compute (64 output channels each,
+// 128 per block); warpgroup 2 produces (only its first warp works; at
+// BT = 128 it hands its registers to the consumers with setmaxnreg). Per
+// k-tile of 128 (one group when group_size = 128), kStages tiles ahead:
+//   producer: two TMA copies into pipeline stage s, the weight tile
 //     [128 channels x 64 bytes] and the activation tile [BT tokens x 128
 //     bytes] (128-byte swizzle, the layout wgmma reads without bank
 //     conflicts), plus the tile's 128 group scales by cp.async; all complete
-//     on full[s].
-//   compute (all warps): wait full[s]; each thread loads 16 bytes of weights
-//     for each of its two channels (rows g and g+8 of its warp's 16), unpacks
-//     them into the A fragments of 4 k32 steps, issues 4 wgmma into a
-//     per-group INT32 partial sum P, waits, frees stage s (empty[s]), and at
+//     on full[s]. It refills stage s once every consumer warp freed it (empty[s]).
+//   consumers: wait full[s]; each thread loads 16 bytes of weights for each
+//     of its two channels (rows g and g+8 of its warp's 16), unpacks them into
+//     the A fragments of 4 k32 steps (one tile ahead, while the previous
+//     tile's wgmma run), issues 4 wgmma into a per-group INT32 partial sum P
+//     (the two warpgroups take turns: ping-pong), waits, frees stage s, and at
 //     a group's end adds P * S[n,g] to its accumulator (the integer epilogue
 //     of the paper).
-//
+
 // The k permutation. Thread t's 16 weight bytes of a row are k = 32t..32t+31
 // of the tile; word s of them (k = 32t+8s..32t+8s+7) becomes step s's A
 // fragment: its even nibbles fill slots 4t..4t+3, its odd nibbles slots
-// 16+4t..16+4t+3 (unpack_word_even_odd: 7 integer operations per word, no
+// 16+4t..16+4t+3 (unpack_word_even_odd: 6 integer operations per word, no
 // byte interleave). wgmma reads B's k32 step s from bytes 32s..32s+31 of each
 // token row, so the quantization kernel writes xq in that slot order
 // (act_quant.cu, permuted_k). A step mixes k from all four 32-k quarters of
@@ -58,8 +61,9 @@
 #include "int4_unpack.cuh"
 #include "wgmma_s8.cuh"
 
-// Only the sm_90a pass emits the kernels' bodies (wgmma, setmaxnreg-free but
-// arch-specific); other passes compile an empty body the host never launches.
+// Only the sm_90a pass emits the kernels' bodies (wgmma and setmaxnreg exist
+// only there); other passes compile an empty body the host never launches
+// (wgmma_available() checks which module the device loaded).
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define IS_WGMMA_BODY 1
 #else
@@ -84,7 +88,7 @@ struct TileConfig {
   static constexpr int kActTileBytes = BT * kTileK;
   static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;
   // 8 stages (72-80 KB) for decode tiles, whose time is mostly waiting for
-  // weights from DRAM; 6 (96-144 KB) otherwise. Even (the ring of 2
+  // weights from DRAM; 6 (72-144 KB) otherwise. Even (the ring of 2
   // A-fragment buffers follows the stage index) and at least 4 (the split-K
   // reduction reuses the activation stages).
   static constexpr int kStages = BT <= 16 ? 8 : 6;
@@ -142,13 +146,10 @@ __device__ __forceinline__ void cp_async_arrive_noinc(uint64_t* bar) {
 }
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-// Wait until at most N committed wgmma groups of this warpgroup are pending.
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  static_assert(N == 0 || N == 1, "wgmma_wait<0|1>");
-  if constexpr (N == 0) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-  else asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
-}
+// Wait until this warpgroup's committed wgmma have completed. (Keeping one
+// group in flight with wait_group 1 while reading the other group's
+// accumulators made ptxas serialize every wgmma: PERF.md, v7c.)
+__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
@@ -366,7 +367,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     // times, warpgroup 1 once up front and n_tiles - 1 times here).
     if (wg == 0 || i + 1 < n_tiles) named_barrier_arrive(kTurnBarrier + (wg ^ 1), kConsumerThreads);
     if (i + 1 < n_tiles) load_fragments(std::integral_constant<int, s_next>{}, s_next == 0 ? ph ^ 1 : ph, next);
-    wgmma_wait<0>();
+    wgmma_wait_all();
     Scale sc0 = 0, sc1 = 0;
     if (last) {
       sc0 = scale_stage(s)[row];
