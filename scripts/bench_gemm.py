@@ -29,6 +29,11 @@ from triton.testing import do_bench
 from is_export import plugin
 from is_export.numerics import Amplifier, quantize_weight
 
+try:  # run as a script (scripts/ on sys.path) or imported from the repository root
+    from bench_table import ratio_table, target_lines
+except ImportError:  # pragma: no cover
+    from scripts.bench_table import ratio_table, target_lines
+
 SHAPES = [(4096, 4096), (12288, 4096), (22016, 4096), (4096, 11008), (28672, 4096), (4096, 14336)]  # (N, K)
 MS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 L2_BYTES = 64 << 20
@@ -161,6 +166,9 @@ def main() -> None:
                   + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
                   + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else ""), flush=True)
         torch.cuda.empty_cache()
+    print("\nint-scale W4A8 (this project, full op) over cuBLAS FP16:")
+    print(ratio_table(rows))
+    print("\n".join(target_lines(rows)))
     (out_dir / "bench.json").write_text(json.dumps(dict(device=torch.cuda.get_device_name(), copy_bw=bw, rows=rows), indent=1))
     with open(out_dir / "bench.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0]))
