@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-NS = (8, 16, 32, 64, 96, 128)
+NS = (8, 16, 32, 64, 128)  # the token tiles w4a8_wgmma.cu instantiates (tokens_per_block)
 OUT = Path(__file__).resolve().parent.parent / "plugins" / "src" / "wgmma_s8.cuh"
 
 
