@@ -82,13 +82,18 @@ def gemm_path_2(request, monkeypatch):
 
 @pytest.mark.parametrize("group_size", [128, 64])
 @pytest.mark.parametrize("m,n,k", EXACT_SHAPES)
-def test_acc_bit_exact(m, n, k, group_size, gemm_path):
-    rng = np.random.default_rng(m * 7 + n * 3 + k + group_size)
+def _check_acc_bit_exact(m: int, n: int, k: int, group_size: int, seed: int) -> None:
+    """fp32 Y on the contract's exact-acc inputs equals the integer acc exactly."""
+    rng = np.random.default_rng(seed)
     x, w = exact_case(m, n, k, group_size, rng)
     acc = int_scale_acc(x.astype(np.int32), w.q, w.S.astype(np.int64), group_size)
     assert np.abs(acc).max() < 2**24
     y = _run_int(x, w, None, "fp32", group_size)
     np.testing.assert_array_equal(y.astype(np.int64), acc)
+
+
+def test_acc_bit_exact(m, n, k, group_size, gemm_path):
+    _check_acc_bit_exact(m, n, k, group_size, seed=m * 7 + n * 3 + k + group_size)
 
 
 # Group sizes spanning several 128-k tiles (the wgmma path sums P over tiles
@@ -102,12 +107,7 @@ WIDE_GROUP_SHAPES = [(1, 4096, 4096), (9, 384, 1024), (64, 4096, 2048), (200, 28
 def test_acc_bit_exact_wide_groups(m, n, k, group_size, gemm_path):
     if k % group_size:
         pytest.skip(f"K={k} is not a multiple of {group_size}")
-    rng = np.random.default_rng(m + n + k + group_size)
-    x, w = exact_case(m, n, k, group_size, rng)
-    acc = int_scale_acc(x.astype(np.int32), w.q, w.S.astype(np.int64), group_size)
-    assert np.abs(acc).max() < 2**24
-    y = _run_int(x, w, None, "fp32", group_size)
-    np.testing.assert_array_equal(y.astype(np.int64), acc)
+    _check_acc_bit_exact(m, n, k, group_size, seed=m + n + k + group_size)
 
 
 RANDOM_SHAPES = [(1, 4096, 4096), (7, 11008, 4096), (16, 4096, 14336), (33, 1000, 1024), (128, 4096, 4096),
