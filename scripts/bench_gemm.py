@@ -143,12 +143,17 @@ def main() -> None:
             ws = plugin.workspace_for(m, n, k, "cuda")
             y = torch.empty(m, n, dtype=torch.float16, device="cuda")
             t = {}
-            t["int_scale_w4a8"] = bench(lambda i: plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y), n_sets)
+            def int_op(i):
+                return plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y)
+
+            t["int_scale_w4a8"] = bench(int_op, n_sets)
             t["float_scale_w4a8"] = bench(lambda i: plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y), n_sets)
             # The same op on the mma.sync path (sm_80/sm_89's kernel), for the record of what wgmma changed.
             os.environ["IS_GEMM_PATH"] = "mma"
-            t["int_scale_mma_path"] = bench(lambda i: plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y), n_sets)
-            del os.environ["IS_GEMM_PATH"]
+            try:
+                t["int_scale_mma_path"] = bench(int_op, n_sets)
+            finally:
+                del os.environ["IS_GEMM_PATH"]
             # The activation-quantization kernel alone (part of both our columns).
             t["act_quant_only"] = bench(lambda i: plugin.quantize_activations_cuda(x16), n_sets)
             for name, fn in peer.items():
