@@ -1,11 +1,12 @@
 """Benchmark of IntScaleGemm against its peers on the GPU (issue: kernel performance).
 
 Columns, all in one process on the same random (non-zero) data, timed with
-CUDA events through triton.testing.do_bench (warm-up, median), with weights
-rotated among enough copies to exceed L2:
+CUDA events over many calls back to back in one CUDA graph (warm-up, median
+of 15 replays; --timing replay: one graph per call with an L2 flush, the
+method up to v8b), with weights rotated among enough copies to exceed L2:
   int-scale W4A8 (this project, the full op incl. activation quantization),
   float-scale W4A8 (this project's baseline kernel), int-scale on the mma.sync
-  path (the sm_80/sm_89 kernel, IS_GEMM_PATH=mma), cuBLAS FP16 (torch.matmul),
+  path (the sm_80/sm_89 kernel, IS_GEMM_PATH=mma) and on the wgmma path, cuBLAS FP16 (torch.matmul),
   INT8 (torch._int_mm), W4A16 (aten._weight_int4pack_mm), FP8 (torch._scaled_mm).
 Prints ratios over cuBLAS FP16 and, for M <= 16, the weight-byte bandwidth as
 a share of a device-to-device copy measured in the same run. Writes JSON/CSV.
@@ -39,12 +40,12 @@ MS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
 L2_BYTES = 64 << 20
 
 
-def bench(fn, n_sets: int) -> float:
-    """Median microseconds of fn(i), cycling i over n_sets input sets.
+def bench_replay(fn, n_sets: int) -> float:
+    """Median microseconds of one fn(i) per CUDA-graph replay, cycling i over n_sets input sets.
 
-    Each fn(i) is captured once in a CUDA graph and the replays are timed:
-    that measures the GPU work (what a TensorRT engine, itself usually run as
-    a graph, pays) instead of Python's launch overhead, for every column alike.
+    The method up to v8b: each call is its own graph; triton's do_bench flushes
+    L2 (a 256 MB memset) before every replay, so each call also pays the launch
+    of its graph and the write-back of the flushed lines. Kept to compare runs.
     """
     for i in range(n_sets):  # warm-up outside capture: handles, lazy init, autotuning
         fn(i)
@@ -64,11 +65,50 @@ def bench(fn, n_sets: int) -> float:
     return 1000.0 * do_bench(replay, warmup=25, rep=100, return_mode="median")
 
 
+def bench_stream(fn, n_sets: int, target_us: float = 3000.0, repeats: int = 15) -> float:
+    """Microseconds per call of fn(i) run back to back, as the layers of a model run.
+
+    One CUDA graph holds R calls in a row, cycling i over the n_sets input sets
+    (their weights together exceed L2, so every call reads its weights from
+    DRAM); R is chosen so that a replay lasts about target_us, which makes the
+    graph's own launch negligible. Each of `repeats` replays is timed with CUDA
+    events; the result is the median replay time over R. No L2 flush: the
+    rotation already keeps the weights out of L2, and a flush would add the
+    write-back of 50 MB of dirty lines to the timed work.
+    """
+    for i in range(n_sets):  # warm-up outside capture: handles, lazy init, autotuning
+        fn(i)
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for i in range(n_sets):
+        fn(i)
+    end.record()
+    torch.cuda.synchronize()
+    rough = max(start.elapsed_time(end) * 1000.0 / n_sets, 1.0)
+    calls = n_sets * max(1, min(400 // n_sets, math.ceil(target_us / rough / n_sets)))
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for j in range(calls):
+            fn(j % n_sets)
+    for _ in range(3):
+        g.replay()
+    times = []
+    for _ in range(repeats):
+        start.record()
+        g.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) * 1000.0 / calls)
+    del g
+    return float(np.median(times))
+
+
 def copy_bandwidth() -> float:
     """Device-to-device copy, bytes read + written per second."""
     a = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
     b = torch.empty_like(a)
-    us = 1000.0 * do_bench(lambda: b.copy_(a), warmup=25, rep=100, return_mode="median")
+    us = 1000.0 * do_bench(lambda: b.copy_(a), warmup=25, rep=100, return_mode="median")  # 2 GB moved: flush negligible
     return 2 * a.numel() / (us * 1e-6)
 
 
@@ -123,6 +163,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench_out")
     ap.add_argument("--quick", action="store_true", help="fewer shapes and batch sizes")
+    ap.add_argument("--timing", choices=["stream", "replay"], default="stream",
+                    help="stream: calls back to back in one graph (default); replay: one graph per call with an L2 flush (up to v8b)")
+    ap.add_argument("--ab", action="store_true", help="time only our int-scale op and cuBLAS FP16 (quick A/B of a change)")
+    ap.add_argument("--ms", default="", help="comma-separated batch sizes instead of the default list")
     ap.add_argument("--shape", action="append", default=[], metavar="NxK", help="only these weight shapes")
     args = ap.parse_args()
     out_dir = Path(args.out)
@@ -131,9 +175,12 @@ def main() -> None:
     if args.shape:
         shapes = [tuple(int(v) for v in sh.split("x")) for sh in args.shape]
     ms = [1, 16, 64, 128, 1024, 4096] if args.quick else MS
+    if args.ms:
+        ms = [int(v) for v in args.ms.split(",")]
+    bench = bench_stream if args.timing == "stream" else bench_replay
     bw = copy_bandwidth()
     rows = []
-    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth {bw / 1e12:.2f} TB/s")
+    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth {bw / 1e12:.2f} TB/s  timing: {args.timing}")
     for n, k in shapes:
         wbytes = n * k // 2 + n * (k // 128) * 4 + n * 4
         n_sets = max(2, math.ceil(3 * L2_BYTES / (n * k * 2)))
@@ -147,13 +194,20 @@ def main() -> None:
                 return plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y)
 
             t["int_scale_w4a8"] = bench(int_op, n_sets)
+            if args.ab:  # A/B runs: our op and the baseline only
+                t["cublas_fp16"] = bench(peer["cublas_fp16"], n_sets)
+                print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
+                      f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us", flush=True)
+                continue
             t["float_scale_w4a8"] = bench(lambda i: plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y), n_sets)
-            # The same op on the mma.sync path (sm_80/sm_89's kernel), for the record of what wgmma changed.
-            os.environ["IS_GEMM_PATH"] = "mma"
-            try:
-                t["int_scale_mma_path"] = bench(int_op, n_sets)
-            finally:
-                del os.environ["IS_GEMM_PATH"]
+            # The same op forced onto each path (mma.sync: sm_80/sm_89's kernel), for the record of
+            # what each path gives and whether the library's choice (wgmma_preferred) picks the faster.
+            for path in ("mma", "wgmma"):
+                os.environ["IS_GEMM_PATH"] = path
+                try:
+                    t[f"int_scale_{path}_path"] = bench(int_op, n_sets)
+                finally:
+                    del os.environ["IS_GEMM_PATH"]
             # The activation-quantization kernel alone (part of both our columns).
             t["act_quant_only"] = bench(lambda i: plugin.quantize_activations_cuda(x16), n_sets)
             for name, fn in peer.items():
@@ -167,14 +221,16 @@ def main() -> None:
             base = t["cublas_fp16"]
             print(f"N={n:6d} K={k:6d} M={m:5d} | int {base / t['int_scale_w4a8']:5.2f}x ({t['int_scale_w4a8']:8.1f} us) "
                   f"float {base / t['float_scale_w4a8']:5.2f}x  int/float {t['float_scale_w4a8'] / t['int_scale_w4a8']:4.2f} | "
-                  + f"mma-path {base / t['int_scale_mma_path']:5.2f}x quant {t['act_quant_only']:6.1f} us | "
+                  + f"mma-path {base / t['int_scale_mma_path']:5.2f}x wgmma-path {base / t['int_scale_wgmma_path']:5.2f}x quant {t['act_quant_only']:6.1f} us | "
                   + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
                   + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else ""), flush=True)
         torch.cuda.empty_cache()
+    if args.ab:
+        return
     print("\nint-scale W4A8 (this project, full op) over cuBLAS FP16:")
     print(ratio_table(rows))
     print("\n".join(target_lines(rows)))
-    (out_dir / "bench.json").write_text(json.dumps(dict(device=torch.cuda.get_device_name(), copy_bw=bw, rows=rows), indent=1))
+    (out_dir / "bench.json").write_text(json.dumps(dict(device=torch.cuda.get_device_name(), copy_bw=bw, timing=args.timing, rows=rows), indent=1))
     with open(out_dir / "bench.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(rows[0]))
         wr.writeheader()

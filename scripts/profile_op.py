@@ -1,6 +1,7 @@
-"""Run IntScaleGemm a few times at one shape, for a profiler (ncu) to time each kernel.
+"""Run IntScaleGemm a few times at one shape, for a profiler to time each kernel.
 
     ncu --print-summary per-kernel python3 scripts/profile_op.py --m 1 --n 4096 --k 4096
+    python3 scripts/profile_op.py --kernels --m 1 16 --n 4096 --k 4096   # torch profiler: mean GPU time per kernel
 """
 
 from __future__ import annotations
@@ -16,20 +17,37 @@ from is_export.numerics import Amplifier, quantize_weight
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--m", type=int, default=1)
+    ap.add_argument("--m", type=int, nargs="+", default=[1])
     ap.add_argument("--n", type=int, default=4096)
     ap.add_argument("--k", type=int, default=4096)
     ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--kernels", action="store_true", help="print each kernel's mean GPU time (torch profiler)")
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     iw = quantize_weight((rng.standard_normal((a.n, a.k)) * 0.02).astype(np.float32), 128, Amplifier("safe"))
     wq, S, C = (torch.from_numpy(v).cuda() for v in (iw.packed(), iw.S, iw.C))
-    x = torch.randn(a.m, a.k, device="cuda", dtype=torch.float16)
-    ws = plugin.workspace_for(a.m, a.n, a.k, "cuda")
-    y = torch.empty(a.m, a.n, device="cuda", dtype=torch.float16)
-    for _ in range(a.iters):
-        plugin.int_scale_gemm(x, wq, S, C, None, 128, ws, y)
-    torch.cuda.synchronize()
+    for m in a.m:
+        x = torch.randn(m, a.k, device="cuda", dtype=torch.float16)
+        ws = plugin.workspace_for(m, a.n, a.k, "cuda")
+        y = torch.empty(m, a.n, device="cuda", dtype=torch.float16)
+        for _ in range(a.iters):
+            plugin.int_scale_gemm(x, wq, S, C, None, 128, ws, y)
+        torch.cuda.synchronize()
+        if a.kernels:
+            print_kernel_times(lambda: plugin.int_scale_gemm(x, wq, S, C, None, 128, ws, y), f"M={m} N={a.n} K={a.k}")
+
+
+def print_kernel_times(op, label: str, calls: int = 50) -> None:
+    """Mean GPU microseconds of each kernel `op` launches, over `calls` eager calls (torch profiler, CUPTI)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            op()
+        torch.cuda.synchronize()
+    for ev in prof.key_averages():
+        if ev.device_type.name == "CUDA" and ev.count >= calls:
+            print(f"{label}: {ev.key[:90]:90s} {ev.device_time / 1.0:8.2f} us x{ev.count // calls}")
 
 
 if __name__ == "__main__":

@@ -80,8 +80,6 @@ def gemm_path_2(request, monkeypatch):
     return _set_path(monkeypatch, request.param)
 
 
-@pytest.mark.parametrize("group_size", [128, 64])
-@pytest.mark.parametrize("m,n,k", EXACT_SHAPES)
 def _check_acc_bit_exact(m: int, n: int, k: int, group_size: int, seed: int) -> None:
     """fp32 Y on the contract's exact-acc inputs equals the integer acc exactly."""
     rng = np.random.default_rng(seed)
@@ -92,6 +90,8 @@ def _check_acc_bit_exact(m: int, n: int, k: int, group_size: int, seed: int) -> 
     np.testing.assert_array_equal(y.astype(np.int64), acc)
 
 
+@pytest.mark.parametrize("group_size", [128, 64])
+@pytest.mark.parametrize("m,n,k", EXACT_SHAPES)
 def test_acc_bit_exact(m, n, k, group_size, gemm_path):
     _check_acc_bit_exact(m, n, k, group_size, seed=m * 7 + n * 3 + k + group_size)
 

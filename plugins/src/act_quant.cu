@@ -56,6 +56,7 @@ template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
 quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
   allow_dependent_launch();  // the GEMM may start streaming weights now
+  wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
   const int64_t m = blockIdx.x;
   const T* row = x + m * K;
   float amax = 0.f;
@@ -84,6 +85,7 @@ template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
 quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
   allow_dependent_launch();  // the GEMM may start streaming weights now
+  wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
   constexpr int kN = Vec16<T>::kN;  // elements per vector: 8 (fp16/bf16) or 4 (fp32)
   const int64_t m = blockIdx.x;
   const int n_vec = (int)(K / kN);
@@ -141,10 +143,9 @@ int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_
     const T* xt = static_cast<const T*>(x);
     const bool vec = aligned16(x) && K % 8 == 0 && K <= (int64_t)kQuantThreads * kMaxVecs * Vec16<T>::kN;
     const bool perm = order == XqOrder::kWgmmaPermuted;
-    if (vec && perm) quantize_rows_vec_kernel<T, true><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
-    else if (vec) quantize_rows_vec_kernel<T, false><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
-    else if (perm) quantize_rows_kernel<T, true><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
-    else quantize_rows_kernel<T, false><<<(unsigned)M, kQuantThreads, 0, stream>>>(xt, K, xq, sa);
+    auto kernel = vec ? (perm ? quantize_rows_vec_kernel<T, true> : quantize_rows_vec_kernel<T, false>)
+                      : (perm ? quantize_rows_kernel<T, true> : quantize_rows_kernel<T, false>);
+    IS_CUDA_TRY(launch_dependent(kernel, dim3((unsigned)M), dim3(kQuantThreads), 0, 0, stream, xt, K, xq, sa));
   });
   IS_LAUNCH_CHECK();
   return 0;

@@ -9,6 +9,9 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include <cstdlib>
+#include <utility>
+
 #include "is_kernels.h"
 
 // Return the CUDA error of `call` (as int) from the enclosing function.
@@ -57,11 +60,20 @@ inline Workspace carve_workspace(void* base, int64_t M, int64_t K) {
 
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// Programmatic dependent launch (sm_90+): the activation-quantization kernel
-// lets the GEMM start at once; the GEMM streams its weights (which do not
-// depend on the activations) and waits for the quantized activations only
-// before it first reads them. Both are no-ops when the launch carries no
-// programmatic dependency (older GPUs, or a plain <<<>>> launch).
+// Programmatic dependent launch (sm_90+). Every kernel of the op is launched
+// with a programmatic dependency on the kernel before it in the stream
+// (launch_dependent below) and lets its own successor launch at once
+// (allow_dependent_launch at its start), so that a kernel's launch and block
+// scheduling overlap its predecessor's tail instead of following it:
+//   previous layer -> quantization: waits (wait_for_prerequisite_grid) before
+//     it reads X or writes the workspace (the previous op may still read it);
+//   quantization -> GEMM: the GEMM streams its first weights (which do not
+//     depend on the activations) and waits before it reads xq and sa;
+//   GEMM -> next layer: the next kernel's own wait covers Y.
+// A successor is scheduled only once every block of its predecessor has
+// started and triggered, so this cannot starve the predecessor of SMs. Both
+// calls are no-ops when the launch carries no programmatic dependency (older
+// GPUs, or a plain <<<>>> launch).
 __device__ __forceinline__ void allow_dependent_launch() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
@@ -82,6 +94,39 @@ inline bool has_pdl() {
       major = 0;
   }
   return major >= 9;
+}
+
+// Launch kernel<<<grid, block, smem, stream>>>(args...) with a programmatic
+// dependency on the previous kernel of the stream where the GPU supports it,
+// and, when cluster_z > 0, in thread-block clusters of (1, 1, cluster_z).
+template <typename... Params, typename... Args>
+inline cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, int cluster_z,
+                                    cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  // IS_PDL=0 (read on every launch, like IS_GEMM_PATH) launches without the
+  // dependency, to measure what it gains.
+  const char* pdl_env = std::getenv("IS_PDL");
+  if (has_pdl() && !(pdl_env != nullptr && pdl_env[0] == '0')) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  if (cluster_z > 0) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = 1;
+    attr[n].val.clusterDim.y = 1;
+    attr[n].val.clusterDim.z = (unsigned)cluster_z;
+    ++n;
+  }
+  cfg.attrs = attr;
+  cfg.numAttrs = n;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 // Streaming multiprocessors of the current device.

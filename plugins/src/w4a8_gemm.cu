@@ -53,9 +53,12 @@ constexpr int kWarps = 4;   // warps per block, side by side along N
 constexpr int kNT = 2;      // n8 tiles per warp: a warp covers 16 columns
 constexpr int kBlockN = kWarps * kNT * 8;
 // Chunks whose operands are loaded ahead (see Pipelining): 4 for the N-split
-// shape; 2 for the K-split shape, whose 8-warp blocks must fit twice per SM.
-template <int kKWarps>
-constexpr int kStagesFor = kKWarps == 1 ? 4 : 2;
+// shape; 2 for the K-split shape, whose 8-warp blocks must fit twice per SM
+// (128 registers a thread), or 4 there when M <= 8: a block's rows 8..15 are
+// then empty, their A registers are not loaded, and the 8 registers a chunk
+// saves pay for twice the weight bytes in flight (decode is bound by them).
+template <int kKWarps, bool kRows16>
+constexpr int kStagesFor = kKWarps == 1 || !kRows16 ? 4 : 2;
 
 __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                        uint32_t b0, uint32_t b1) {
@@ -83,13 +86,16 @@ __device__ __forceinline__ void load_words(const void* p, uint32_t (&out)[W]) {
 template <bool kIntScale>
 using Acc = typename std::conditional<kIntScale, int, float>::type;
 
-template <typename T, bool kIntScale, int W, int kKWarps>
+// kRows16: the block's 16 rows may all hold tokens; false when M <= 8 (rows
+// 8..15 of the m16 tile are then zero: not loaded, not stored).
+template <typename T, bool kIntScale, int W, int kKWarps, bool kRows16>
 __global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32, kKWarps == 1 ? 1 : 2)
 w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, const uint32_t* __restrict__ wq,
                  const int32_t* __restrict__ S, const float* __restrict__ s_float, const float* __restrict__ C,
                  const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K, int group_size) {
+  allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   constexpr int kChunk = 32 * W;
-  constexpr int kStages = kStagesFor<kKWarps>;
+  constexpr int kStages = kStagesFor<kKWarps, kRows16>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int r = lane >> 2, t = lane & 3;
   const int n_warp = kKWarps == 1 ? (blockIdx.x * kWarps + warp) * (kNT * 8) : blockIdx.x * (kNT * 8);
@@ -124,7 +130,7 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
   // The group's scales ride with the chunk, so that the per-group epilogue
   // never waits for a load it could have issued earlier.
   struct Frag {
-    uint32_t a0[2 * W], a1[2 * W], b[kNT][W];
+    uint32_t a0[2 * W], a1[kRows16 ? 2 * W : 1], b[kNT][W];
     Acc<kIntScale> sc[kNT][2];
   };
   const int chunks_per_group = group_size / kChunk;
@@ -149,13 +155,18 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
     if constexpr (W == 4) {
       load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[0]));
       load_words<4>(a_row0 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[4]));
-      load_words<4>(a_row1 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[0]));
-      load_words<4>(a_row1 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[4]));
+      if constexpr (kRows16) {
+        load_words<4>(a_row1 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[0]));
+        load_words<4>(a_row1 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[4]));
+      }
     } else {
       load_words<2 * W>(a_row0 + kc, f.a0);
-      load_words<2 * W>(a_row1 + kc, f.a1);
+      if constexpr (kRows16) load_words<2 * W>(a_row1 + kc, f.a1);
     }
   };
+  // A registers of rows r + 8 for step s (zero when the tile has no rows 8..15).
+  auto a1_lo = [](const Frag& f, int s) -> uint32_t { if constexpr (kRows16) return f.a1[2 * s]; else return 0u; };
+  auto a1_hi = [](const Frag& f, int s) -> uint32_t { if constexpr (kRows16) return f.a1[2 * s + 1]; else return 0u; };
 
   const int c_begin = g_begin * chunks_per_group, c_end = g_end * chunks_per_group;
   Frag frag[kStages];
@@ -180,7 +191,7 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
         for (int j = 0; j < kNT; ++j) {
           uint32_t b0, b1;
           unpack_word(frag[st].b[j][s], b0, b1);
-          mma_s8(p[j], frag[st].a0[2 * s], frag[st].a1[2 * s], frag[st].a0[2 * s + 1], frag[st].a1[2 * s + 1], b0, b1);
+          mma_s8(p[j], frag[st].a0[2 * s], a1_lo(frag[st], s), frag[st].a0[2 * s + 1], a1_hi(frag[st], s), b0, b1);
         }
       }
       if ((c + 1) % chunks_per_group == 0) {
@@ -244,23 +255,6 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
   }
 }
 
-// Launch with a programmatic dependency on the previous kernel of the stream
-// (the activation quantization) where the GPU supports it.
-template <typename... Args>
-static cudaError_t launch_after_quantize(void (*kernel)(Args...), dim3 grid, dim3 block, cudaStream_t stream,
-                                         Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = has_pdl() ? 1 : 0;
-  return cudaLaunchKernelEx(&cfg, kernel, args...);
-}
-
 // Small M: the N-split grid would hold too few warps to keep enough weight
 // bytes in flight, so split K inside the block instead.
 constexpr int kKSplitWarps = 8;
@@ -276,14 +270,15 @@ static int launch_gemm_typed(const Workspace& ws, const uint32_t* wq, const int3
   if ((M + 15) / 16 > 65535) return IS_ERR_BAD_SHAPE;
   if (use_k_split(M, N)) {
     dim3 grid((N + kNT * 8 - 1) / (kNT * 8), (M + 15) / 16);
-    IS_CUDA_TRY(launch_after_quantize(w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps>, grid, dim3(kKSplitWarps * 32),
-                                      stream, (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y,
-                                      M, N, K, group_size));
+    auto kernel = M <= 8 ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false>
+                         : w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, true>;
+    IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kKSplitWarps * 32), 0, 0, stream, (const int8_t*)ws.xq,
+                                 (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size));
   } else {
     dim3 grid((N + kBlockN - 1) / kBlockN, (M + 15) / 16);
-    IS_CUDA_TRY(launch_after_quantize(w4a8_gemm_kernel<T, kIntScale, W, 1>, grid, dim3(kWarps * 32), stream,
-                                      (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N,
-                                      K, group_size));
+    IS_CUDA_TRY(launch_dependent(w4a8_gemm_kernel<T, kIntScale, W, 1, true>, grid, dim3(kWarps * 32), 0, 0, stream,
+                                 (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N,
+                                 K, group_size));
   }
   IS_LAUNCH_CHECK();
   return 0;

@@ -40,9 +40,10 @@
 // (act_quant.cu, permuted_k). A step mixes k from all four 32-k quarters of
 // the tile, hence this path needs whole 128-k groups (group_size % 128 == 0).
 //
-// Split-K by clusters. When the (channel, token) tiles are fewer than the SMs
-// (small M), the K groups are split over `splits` blocks of one thread-block
-// cluster (grid z). Each block sums its share; the leader adds the others'
+// Split-K by clusters. When the (channel, token) tiles are fewer than the
+// blocks the GPU runs at once (small M), the K groups are split over `splits`
+// blocks of one thread-block cluster (grid z), as far as the clusters still
+// all run at once (choose_splits). Each block sums its share; the leader adds the others'
 // accumulators through distributed shared memory in a fixed order (exact for
 // INT32, deterministic for the float baseline) and writes Y. No workspace, no
 // atomics, no second kernel.
@@ -53,6 +54,7 @@
 #include <cudaTypedefs.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 #include <type_traits>
 
@@ -78,7 +80,9 @@ constexpr int kConsumerWarps = 8;      // 2 warpgroups of consumers
 constexpr int kConsumerThreads = 32 * kConsumerWarps;
 constexpr int kThreads = kConsumerThreads + 128;  // + 1 producer warpgroup (one working warp)
 constexpr int kWeightTileBytes = kBlockChannels * kTileK / 2;  // 8 KB
-constexpr int kMaxSplits = 8;           // portable cluster size
+// Largest split-K cluster: 8 (the portable limit) never measured faster
+// than 4 (PERF.md, v9).
+constexpr int kMaxSplits = 4;
 // Named barriers: 0 is __syncthreads, 1 the split-K reduction, 2 and 3 the
 // consumers' turns on the tensor cores (ping-pong).
 constexpr int kTurnBarrier = 2;
@@ -100,6 +104,11 @@ struct TileConfig {
   // BT = 128 needs ~230 registers per consumer thread (2 x 64 accumulators):
   // the producer warpgroup hands its registers over (setmaxnreg).
   static constexpr bool kRebalance = BT == 128;
+  // Decode tiles need few registers (BT / 2 accumulators): two blocks share
+  // an SM (<= 80 registers a thread, 2 x <= 85 KB of shared memory), which
+  // doubles the tiles in flight per SM; a decode block's rate is bound by its
+  // per-tile chain (barrier wait, unpack, wgmma, group epilogue), not by DRAM.
+  static constexpr int kBlocksPerSM = BT <= 16 ? 2 : 1;
 };
 
 // Set to 1 by the sm_90a pass only: the host reads it to learn whether the
@@ -212,7 +221,7 @@ struct WgmmaArgs {
 // kGroup128: group_size == 128, one group per tile (no index arithmetic for
 // group boundaries in the loop); otherwise group_size is a multiple of 128.
 template <typename T, bool kIntScale, int BT, bool kGroup128>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kThreads, TileConfig<BT>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                   const WgmmaArgs args) {
 #if IS_WGMMA_BODY
@@ -223,6 +232,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   constexpr bool kRebalance = Cfg::kRebalance;
   constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
 
+  allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   extern __shared__ uint8_t smem_raw[];
   // The 128-byte swizzle repeats every 1024 bytes and is applied on address
   // bits: each activation stage must start 1024-aligned.
@@ -480,11 +490,71 @@ bool wgmma_available() {
 // Tokens per block: the smallest wgmma N that holds M, up to 128.
 static int tokens_per_block(int64_t M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128; }
 
-// Split K over a cluster while the tiles alone would leave SMs idle.
+// Lets the kernel instantiation use its dynamic shared memory (once per instantiation).
+template <typename T, bool kIntScale, int BT, bool kGroup128>
+static cudaError_t kernel_ready() {
+  static std::once_flag once;
+  static cudaError_t err = cudaSuccess;
+  std::call_once(once, [] {
+    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, TileConfig<BT>::kSmemBytes);
+  });
+  return err;
+}
+
+// How many clusters of `splits` blocks of the BT-token kernel the device runs
+// at once (cudaOccupancyMaxActiveClusters: SMs, their shared memory and
+// registers, and which SMs share a GPC), for splits = 1..kMaxSplits; asked
+// once per BT, of the fp16 integer-scale instantiation (all of a BT use the
+// same shared memory and about the same registers). 0 where the query fails.
+template <int BT>
+static const int* active_clusters() {
+  static int count[kMaxSplits + 1] = {};
+  static std::once_flag once;
+  std::call_once(once, [] {
+    auto kernel = w4a8_wgmma_kernel<__half, true, BT, true>;
+    if (kernel_ready<__half, true, BT, true>() != cudaSuccess) return;
+    for (int s = 1; s <= kMaxSplits; s *= 2) {
+      cudaLaunchConfig_t cfg = {};
+      cfg.gridDim = dim3(1, 1, s);
+      cfg.blockDim = dim3(kThreads);
+      cfg.dynamicSmemBytes = TileConfig<BT>::kSmemBytes;
+      cudaLaunchAttribute attr;
+      attr.id = cudaLaunchAttributeClusterDimension;
+      attr.val.clusterDim.x = 1;
+      attr.val.clusterDim.y = 1;
+      attr.val.clusterDim.z = (unsigned)s;
+      cfg.attrs = &attr;
+      cfg.numAttrs = 1;
+      if (cudaOccupancyMaxActiveClusters(&count[s], kernel, &cfg) != cudaSuccess) count[s] = 0;
+    }
+    cudaGetLastError();  // a failed query must not linger as the sticky "last error"
+  });
+  return count;
+}
+
+static int max_active_clusters(int BT, int splits) {
+  switch (BT) {
+    case 8: return active_clusters<8>()[splits];
+    case 16: return active_clusters<16>()[splits];
+    case 32: return active_clusters<32>()[splits];
+    case 64: return active_clusters<64>()[splits];
+    default: return active_clusters<128>()[splits];
+  }
+}
+
+// Split K over a cluster while the tiles alone would leave SMs idle: the
+// largest split (up to kMaxSplits) whose clusters, one per (channel, token)
+// tile, all run at once. A split whose clusters need a second wave is slower
+// than none (measured, PERF.md v9: 4-way clusters of the 1-block-per-SM
+// tiles at N = 4096 ran 1.5x slower than 2-way ones).
 static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT) {
   const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
-  // (Aiming at 2 blocks per SM instead was slower at M <= 128: PERF.md.)
-  int splits = (int)std::max<int64_t>(1, std::min<int64_t>(kMaxSplits, sm_count() / std::max<int64_t>(1, tiles)));
+  int splits = 1;
+  for (int s = 2; s <= kMaxSplits && s <= K / group_size; s *= 2)
+    if (tiles * s <= (int64_t)max_active_clusters(BT, 1) && tiles <= max_active_clusters(BT, s)) splits = s;
+  // IS_SPLITS=n (read on every call, a measurement knob like IS_GEMM_PATH) forces the split.
+  if (const char* forced = std::getenv("IS_SPLITS")) splits = std::max(1, std::min(kMaxSplits, std::atoi(forced)));
   return std::min(splits, K / group_size);
 }
 
@@ -520,25 +590,9 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
                         cudaStream_t stream) {
   auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128>;
   constexpr int smem = TileConfig<BT>::kSmemBytes;
-  static std::once_flag once;
-  static cudaError_t attr_err = cudaSuccess;
-  std::call_once(once, [&] { attr_err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem); });
-  IS_CUDA_TRY(attr_err);
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((args.N + kBlockChannels - 1) / kBlockChannels, (args.M + BT - 1) / BT, splits);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 1;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = splits;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 2;
-  IS_CUDA_TRY(cudaLaunchKernelEx(&cfg, kernel, tm_x, tm_w, args));
+  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128>()));
+  const dim3 grid((args.N + kBlockChannels - 1) / kBlockChannels, (args.M + BT - 1) / BT, splits);
+  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kThreads), smem, splits, stream, tm_x, tm_w, args));
   IS_LAUNCH_CHECK();
   return 0;
 }
