@@ -18,11 +18,12 @@
 // 128 per block); warpgroup 2 produces (only its first warp works; at
 // BT = 128 it hands its registers to the consumers with setmaxnreg). Per
 // k-tile of 128 (one group when group_size = 128), kStages tiles ahead:
-//   producer: two TMA copies into pipeline stage s, the weight tile
-//     [128 channels x 64 bytes] and the activation tile [BT tokens x 128
-//     bytes] (128-byte swizzle, the layout wgmma reads without bank
-//     conflicts), plus the tile's 128 group scales by cp.async; all complete
-//     on full[s]. It refills stage s once every consumer warp freed it (empty[s]).
+//   producer: TMA copies into pipeline stage s: the activation tile [BT
+//     tokens x 128 bytes] (128-byte swizzle, the layout wgmma reads without
+//     bank conflicts) and, every second stage, the weights of two tiles
+//     [128 channels x 128 bytes]; plus the tile's 128 group scales by
+//     cp.async; all complete on full[s]. It refills stage s once every
+//     consumer warp freed it (empty[s]; both stages of a pair for a weight copy).
 //   consumers: wait full[s]; each thread loads 16 bytes of weights for each
 //     of its two channels (rows g and g+8 of its warp's 16), unpacks them into
 //     the A fragments of 4 k32 steps (one tile ahead, while the previous
@@ -80,6 +81,12 @@ constexpr int kConsumerWarps = 8;      // 2 warpgroups of consumers
 constexpr int kConsumerThreads = 32 * kConsumerWarps;
 constexpr int kThreads = kConsumerThreads + 128;  // + 1 producer warpgroup (one working warp)
 constexpr int kWeightTileBytes = kBlockChannels * kTileK / 2;  // 8 KB
+// Weights are copied two k-tiles at a time: 128 contiguous bytes of each of
+// the block's 128 rows (one full L2 line per row and copy) instead of 64, so
+// that DRAM serves runs twice as long (PERF.md, v9). Stages 2p and 2p + 1
+// share one 16 KB weight buffer [128 rows][128 B]; stage 2p's copy fills it.
+constexpr int kTilesPerWeightCopy = 2;
+constexpr int kWeightRowBytes = kTilesPerWeightCopy * kTileK / 2;  // 128
 // Largest split-K cluster: 8 (the portable limit) never measured faster
 // than 4 (PERF.md, v9).
 constexpr int kMaxSplits = 4;
@@ -90,11 +97,13 @@ constexpr int kTurnBarrier = 2;
 template <int BT>
 struct TileConfig {
   static constexpr int kActTileBytes = BT * kTileK;
-  static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;
+  static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;  // smem per stage, both regions
   // 8 stages (72-80 KB) for decode tiles, whose time is mostly waiting for
   // weights from DRAM; 6 (72-144 KB) otherwise. Even (the ring of 2
-  // A-fragment buffers follows the stage index) and at least 4 (the split-K
-  // reduction reuses the activation stages).
+  // A-fragment buffers follows the stage index, and stage pairs share a
+  // weight buffer) and at least 4 (the split-K reduction reuses the
+  // activation stages). Shared memory: [kStages activation tiles][kStages / 2
+  // weight buffers][scales][barriers].
   static constexpr int kStages = BT <= 16 ? 8 : 6;
   static_assert(kStages % 2 == 0 && kStages >= 4, "stage count");
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
@@ -239,8 +248,10 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + Cfg::kBarrierOffset);
   uint64_t* empty = full + kStages;
-  auto act_stage = [&](int s) { return smem + s * Cfg::kStageBytes; };
-  auto w_stage = [&](int s) { return smem + s * Cfg::kStageBytes + Cfg::kActTileBytes; };
+  auto act_stage = [&](int s) { return smem + s * Cfg::kActTileBytes; };
+  // Stage s's weights: the lower (even s) or upper (odd s) 64 bytes of each
+  // 128-byte row of its pair's buffer.
+  auto w_pair = [&](int s) { return smem + kStages * Cfg::kActTileBytes + (s / 2) * 2 * kWeightTileBytes; };
   using Scale = typename std::conditional<kIntScale, int32_t, float>::type;
   auto scale_stage = [&](int s) { return reinterpret_cast<Scale*>(smem + Cfg::kScaleOffset) + s * kBlockChannels; };
 
@@ -287,10 +298,18 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       for (int i = 0; i < n_tiles; ++i) {
         const int s = i % kStages;
         const int kt = kt_begin + i;
-        if (i >= kStages) mbar_wait(&empty[s], ((i / kStages) - 1) & 1);
+        // kStages is even, so stage s and tile i have the same parity: an
+        // even tile's copy brings tiles kt and kt + 1 (past the block's range
+        // or K, the extra bytes are unused or TMA's zeros), so it waits until
+        // the consumers freed both stages of the pair.
+        const bool copies_weights = (i & 1) == 0;
+        if (i >= kStages) {
+          mbar_wait(&empty[s], ((i / kStages) - 1) & 1);
+          if (copies_weights) mbar_wait(&empty[s + 1], ((i / kStages) - 1) & 1);
+        }
         if (lane == 0) {
-          mbar_arrive_expect_tx(&full[s], Cfg::kStageBytes);
-          tma_load_2d(w_stage(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
+          mbar_arrive_expect_tx(&full[s], Cfg::kActTileBytes + (copies_weights ? 2 * kWeightTileBytes : 0));
+          if (copies_weights) tma_load_2d(w_pair(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
           if (i >= pre) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
         }
         if (kGroup128 || (kt + 1) % tiles_per_group == 0) {
@@ -339,8 +358,11 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   auto load_fragments = [&](auto stage, uint32_t parity, uint32_t (&f)[4][4]) {
     constexpr int s = decltype(stage)::value;
     mbar_wait(&full[s], parity);
-    const uint4 w0 = *reinterpret_cast<const uint4*>(w_stage(s) + row * (kTileK / 2) + 16 * t);
-    const uint4 w1 = *reinterpret_cast<const uint4*>(w_stage(s) + (row + 8) * (kTileK / 2) + 16 * t);
+    // An odd stage's copy landed with the even one before it, which this
+    // thread has already waited for (stages are consumed in order).
+    const uint8_t* w = w_pair(s) + (s & 1) * (kTileK / 2) + 16 * t;
+    const uint4 w0 = *reinterpret_cast<const uint4*>(w + row * kWeightRowBytes);
+    const uint4 w1 = *reinterpret_cast<const uint4*>(w + (row + 8) * kWeightRowBytes);
     // Word st of a row's 16 bytes is k32 step st (see "The k permutation").
     unpack_word_even_odd(w0.x, f[0][0], f[0][2]);
     unpack_word_even_odd(w1.x, f[0][1], f[0][3]);
@@ -370,7 +392,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     for (int st = 0; st < 4; ++st)
       // Descriptor units are 16 bytes: the stage's offset, then +32 bytes per
       // k32 step inside the swizzled 128-byte rows.
-      wgmma_rs_s8<BT>(P, cur[st], desc0 + (s * Cfg::kStageBytes) / 16 + 2 * st, (st > 0 || !first) ? 1 : 0);
+      wgmma_rs_s8<BT>(P, cur[st], desc0 + (s * Cfg::kActTileBytes) / 16 + 2 * st, (st > 0 || !first) ? 1 : 0);
     wgmma_commit();
     // Hand the turn over; warpgroup 1 skips this after its last tile, so
     // that every arrival is matched by a wait (warpgroup 0 arrives n_tiles
@@ -559,7 +581,9 @@ static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT) {
 }
 
 bool wgmma_supported(int64_t M, int64_t N, int64_t K, int group_size) {
-  return group_size % kTileK == 0 && K % group_size == 0 && (M + 7) / 8 <= 65535 && N <= (int64_t)1 << 31;
+  // K >= 256: a weight copy spans two k-tiles (its box must fit the rows).
+  return group_size % kTileK == 0 && K % group_size == 0 && K >= kTilesPerWeightCopy * kTileK &&
+         (M + 7) / 8 <= 65535 && N <= (int64_t)1 << 31;
 }
 
 bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size) {
@@ -622,7 +646,7 @@ int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, con
   const int BT = tokens_per_block(M);
   CUtensorMap tm_x, tm_w;
   if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
-  if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kTileK / 2, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
+  if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
     return e;
   const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size};
   const int splits = choose_splits(M, N, K, group_size, BT);
