@@ -1,9 +1,10 @@
 """Benchmark of IntScaleGemm against its peers on the GPU (issue: kernel performance).
 
 Columns, all in one process on the same random (non-zero) data, timed with
-CUDA events over many calls back to back in one CUDA graph (warm-up, median
-of 15 replays; --timing replay: one graph per call with an L2 flush, the
-method up to v8b), with weights rotated among enough copies to exceed L2:
+CUDA events over many calls back to back in one CUDA graph per column, the
+columns' graph replays interleaved round robin (warm-up, median of 15 rounds;
+--timing replay: one graph per call with an L2 flush, the method up to v8b),
+with weights rotated among enough copies to exceed L2:
   int-scale W4A8 (this project, the full op incl. activation quantization),
   float-scale W4A8 (this project's baseline kernel), int-scale on the mma.sync
   path (the sm_80/sm_89 kernel, IS_GEMM_PATH=mma) and on the wgmma path, cuBLAS FP16 (torch.matmul),
@@ -17,6 +18,7 @@ a share of a device-to-device copy measured in the same run. Writes JSON/CSV.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -65,17 +67,11 @@ def bench_replay(fn, n_sets: int) -> float:
     return 1000.0 * do_bench(replay, warmup=25, rep=100, return_mode="median")
 
 
-def bench_stream(fn, n_sets: int, target_us: float = 3000.0, repeats: int = 15) -> float:
-    """Microseconds per call of fn(i) run back to back, as the layers of a model run.
-
-    One CUDA graph holds R calls in a row, cycling i over the n_sets input sets
-    (their weights together exceed L2, so every call reads its weights from
-    DRAM); R is chosen so that a replay lasts about target_us, which makes the
-    graph's own launch negligible. Each of `repeats` replays is timed with CUDA
-    events; the result is the median replay time over R. No L2 flush: the
-    rotation already keeps the weights out of L2, and a flush would add the
-    write-back of 50 MB of dirty lines to the timed work.
-    """
+def stream_graph(fn, n_sets: int, target_us: float = 3000.0):
+    """(graph, calls): `calls` calls of fn(i) back to back in one CUDA graph,
+    cycling i over the n_sets input sets (their weights together exceed L2, so
+    every call reads its weights from DRAM); calls is chosen so that a replay
+    lasts about target_us, which makes the graph's own launch negligible."""
     for i in range(n_sets):  # warm-up outside capture: handles, lazy init, autotuning
         fn(i)
     torch.cuda.synchronize()
@@ -91,17 +87,70 @@ def bench_stream(fn, n_sets: int, target_us: float = 3000.0, repeats: int = 15) 
     with torch.cuda.graph(g):
         for j in range(calls):
             fn(j % n_sets)
-    for _ in range(3):
+    return g, calls
+
+
+@contextlib.contextmanager
+def env_vars(env: dict):
+    """Set environment variables (the library reads IS_GEMM_PATH when a call is captured), then restore them."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def bench_columns(columns: dict, n_sets: int, timing: str = "stream", repeats: int = 15) -> dict:
+    """Microseconds per call of each column: name -> (fn(i) or None, env).
+
+    stream (default): each column's calls run back to back in one CUDA graph
+    (stream_graph), as the layers of a model run; the columns' replays are
+    interleaved round robin, `repeats` rounds, so that clock or power drift
+    during the run weighs on all columns alike; the median replay over its
+    calls. No L2 flush: the rotation keeps the weights out of L2, and a flush
+    would add the write-back of 50 MB of dirty lines to the timed work.
+    replay (the method up to v8b): bench_replay per column. A column whose fn
+    is None or cannot be captured or run gives NaN.
+    """
+    out = {name: float("nan") for name in columns}
+    if timing == "replay":
+        for name, (fn, env) in columns.items():
+            with env_vars(env):
+                try:
+                    out[name] = bench_replay(fn, n_sets) if fn is not None else float("nan")
+                except RuntimeError:
+                    pass
+        return out
+    graphs = {}
+    for name, (fn, env) in columns.items():
+        if fn is None:
+            continue
+        with env_vars(env):
+            try:
+                graphs[name] = stream_graph(fn, n_sets)
+            except RuntimeError:  # a peer that cannot be captured or run at this shape
+                pass
+    for g, _ in graphs.values():
         g.replay()
-    times = []
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times = {name: [] for name in graphs}
     for _ in range(repeats):
-        start.record()
-        g.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000.0 / calls)
-    del g
-    return float(np.median(times))
+        for name, (g, calls) in graphs.items():
+            start.record()
+            g.replay()
+            end.record()
+            end.synchronize()
+            times[name].append(start.elapsed_time(end) * 1000.0 / calls)
+    for name, ts in times.items():
+        out[name] = float(np.median(ts))
+    del graphs
+    return out
 
 
 def copy_bandwidth() -> float:
@@ -177,7 +226,6 @@ def main() -> None:
     ms = [1, 16, 64, 128, 1024, 4096] if args.quick else MS
     if args.ms:
         ms = [int(v) for v in args.ms.split(",")]
-    bench = bench_stream if args.timing == "stream" else bench_replay
     bw = copy_bandwidth()
     rows = []
     print(f"device: {torch.cuda.get_device_name()}  copy bandwidth {bw / 1e12:.2f} TB/s  timing: {args.timing}")
@@ -189,32 +237,29 @@ def main() -> None:
             peer, x16 = peers(m, n, k, w16, n_sets)
             ws = plugin.workspace_for(m, n, k, "cuda")
             y = torch.empty(m, n, dtype=torch.float16, device="cuda")
-            t = {}
             def int_op(i):
                 return plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y)
 
-            t["int_scale_w4a8"] = bench(int_op, n_sets)
-            if args.ab:  # A/B runs: our op and the baseline only
-                t["cublas_fp16"] = bench(peer["cublas_fp16"], n_sets)
+            def float_op(i):
+                return plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y)
+
+            columns = {"int_scale_w4a8": (int_op, {}), "cublas_fp16": (peer["cublas_fp16"], {})}
+            if not args.ab:  # A/B runs of a change: our op and the baseline only
+                columns.update({
+                    "float_scale_w4a8": (float_op, {}),
+                    # The same op forced onto each path (mma.sync: sm_80/sm_89's kernel), for the record of
+                    # what each path gives and whether the library's choice (wgmma_preferred) picks the faster.
+                    "int_scale_mma_path": (int_op, {"IS_GEMM_PATH": "mma"}),
+                    "int_scale_wgmma_path": (int_op, {"IS_GEMM_PATH": "wgmma"}),
+                    # The activation-quantization kernel alone (part of both our columns).
+                    "act_quant_only": (lambda i: plugin.quantize_activations_cuda(x16), {}),
+                    **{name: (fn, {}) for name, fn in peer.items() if name != "cublas_fp16"},
+                })
+            t = bench_columns(columns, n_sets, args.timing)
+            if args.ab:
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
                       f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us", flush=True)
                 continue
-            t["float_scale_w4a8"] = bench(lambda i: plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y), n_sets)
-            # The same op forced onto each path (mma.sync: sm_80/sm_89's kernel), for the record of
-            # what each path gives and whether the library's choice (wgmma_preferred) picks the faster.
-            for path in ("mma", "wgmma"):
-                os.environ["IS_GEMM_PATH"] = path
-                try:
-                    t[f"int_scale_{path}_path"] = bench(int_op, n_sets)
-                finally:
-                    del os.environ["IS_GEMM_PATH"]
-            # The activation-quantization kernel alone (part of both our columns).
-            t["act_quant_only"] = bench(lambda i: plugin.quantize_activations_cuda(x16), n_sets)
-            for name, fn in peer.items():
-                try:
-                    t[name] = bench(fn, n_sets) if fn is not None else float("nan")
-                except RuntimeError:  # a peer that cannot be captured or run at this shape
-                    t[name] = float("nan")
             row = dict(N=n, K=k, M=m, **{f"{c}_us": v for c, v in t.items()})
             row["weight_bw_share"] = (wbytes / (t["int_scale_w4a8"] * 1e-6)) / bw if m <= 16 else None
             rows.append(row)
