@@ -1,17 +1,12 @@
 // Kernel family 1: per-token dynamic INT8 activation quantization.
 //
-// Contract steps 1-2, for one row m of X [M, K]:
-//   amax = max_k |float(X[m,k])|
-//   amax == 0: xq = 0, sa = 0
-//   else inv = 127 / amax (one float32 division), xq = clamp(rint(X * inv), -127, 127),
-//        sa = amax / 127
+// Contract steps 1-2 for each row m of X [M, K] (numerics: act_quant.cuh).
 // xq is written in natural order, or for the wgmma GEMM permuted within
 // every 128 k (see permuted_k below). One block per row; rows that fit in
 // registers take one pass with 16-byte loads (quantize_rows_vec_kernel), others
 // two passes. Each thread reduces its slice, warps reduce with
-// shuffles, then every thread writes its slice. All float operations use the
-// explicitly rounded intrinsics (__fdiv_rn, __fmul_rn, __float2int_rn = round
-// half to even) so that the result matches the NumPy reference bit for bit.
+// shuffles, then every thread writes its slice.
+#include "act_quant.cuh"
 #include "common.cuh"
 #include "gemm_paths.h"
 
@@ -45,11 +40,6 @@ __device__ __forceinline__ float block_max(float v) {
   return v;
 }
 
-__device__ __forceinline__ int8_t quantize_one(float v, float inv) {
-  const int q = __float2int_rn(__fmul_rn(v, inv));
-  return (int8_t)max(-127, min(127, q));
-}
-
 // General rows (any K, any alignment): two passes over the row, one element
 // per thread and step.
 template <typename T, bool kPermute>
@@ -62,10 +52,10 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
   float amax = 0.f;
   for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) amax = fmaxf(amax, fabsf(to_float(row[k])));
   amax = block_max(amax);
-  const float inv = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
+  const float inv = quant_inverse_scale(amax);
   int8_t* out = xq + m * K;
   for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) out[kPermute ? permuted_k(k) : k] = quantize_one(to_float(row[k]), inv);
-  if (threadIdx.x == 0) sa[m] = __fdiv_rn(amax, 127.f);
+  if (threadIdx.x == 0) sa[m] = quant_scale(amax);
 }
 
 // Rows that fit in registers (K <= kQuantThreads * kMaxVecs * 16 / sizeof(T),
@@ -73,13 +63,6 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
 // 16-byte loads; the row stays in registers between the max and the
 // quantization. Same float operations as the general kernel, so the same bits.
 constexpr int kMaxVecs = 8;
-
-template <typename T>
-struct Vec16 {  // 16 bytes of T
-  static constexpr int kN = 16 / sizeof(T);
-  uint4 raw;
-  __device__ __forceinline__ float get(int i) const { return to_float(reinterpret_cast<const T*>(&raw)[i]); }
-};
 
 template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
@@ -102,7 +85,7 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
     }
   }
   amax = block_max(amax);
-  const float inv = amax > 0.f ? __fdiv_rn(127.f, amax) : 0.f;
+  const float inv = quant_inverse_scale(amax);
   int8_t* out = xq + m * K;
 #pragma unroll
   for (int j = 0; j < kMaxVecs; ++j) {
@@ -132,7 +115,7 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
       for (int e = 0; e < kN; ++e) out[kPermute ? permuted_k(k0 + e) : k0 + e] = quantize_one(v[j].get(e), inv);
     }
   }
-  if (threadIdx.x == 0) sa[m] = __fdiv_rn(amax, 127.f);
+  if (threadIdx.x == 0) sa[m] = quant_scale(amax);
 }
 
 // Host launcher shared with the GEMM entry points (no argument checks here).

@@ -3,7 +3,8 @@
 // below 128, and of the decode shapes where it beats the sm_90a wgmma kernel
 // (family 3, w4a8_wgmma.cu); run_gemm below chooses (use_wgmma_path).
 //
-// Computes contract steps 3-5 on the INT8 activations of family 1:
+// Computes contract steps 3-5 on the INT8 activations of family 1 (at M <= 2
+// with small K it quantizes them itself, steps 1-2: kFusedQuant below):
 //   P[m,g,n]  = sum_{k in group g} xq[m,k] * q[n,k]          (INT8 tensor cores, INT32)
 //   acc[m,n] += P[m,g,n] * S[n,g]                             (INT32, integer scale)
 //   Y[m,n]    = (float(acc) * sa[m]) * C[n] (+ B[n])          (one conversion per output)
@@ -41,8 +42,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <type_traits>
 
+#include "act_quant.cuh"
 #include "common.cuh"
 #include "gemm_paths.h"
 #include "int4_unpack.cuh"
@@ -69,6 +72,18 @@ __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, ui
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// 16 or 8 bytes from shared memory at a 32-bit shared address (fewer registers than a generic pointer).
+__device__ __forceinline__ uint4 lds128(uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
+  return v;
+}
+__device__ __forceinline__ uint2 lds64(uint32_t addr) {
+  uint2 v;
+  asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "r"(addr));
+  return v;
+}
+
 // Load W consecutive 32-bit words with one vector load (the caller guarantees alignment).
 template <int W>
 __device__ __forceinline__ void load_words(const void* p, uint32_t (&out)[W]) {
@@ -88,14 +103,33 @@ using Acc = typename std::conditional<kIntScale, int, float>::type;
 
 // kRows16: the block's 16 rows may all hold tokens; false when M <= 8 (rows
 // 8..15 of the m16 tile are then zero: not loaded, not stored).
-template <typename T, bool kIntScale, int W, int kKWarps, bool kRows16>
+// kFusedQuant (K-split shape, M <= kFusedRows; used at M <= 2, see
+// use_fused_quant): the block quantizes the
+// activations itself (contract steps 1-2, act_quant.cuh) instead of reading
+// xq and sa from the quantization kernel: after its first weight loads are
+// in flight, every block takes the row maxima over all of X (M * K values,
+// from L2), quantizes the rows into its dynamic shared memory (rows
+// kFusedRowPad bytes longer than K, so that the A loads of different rows
+// fall in different banks) and reads its A fragments from there. One kernel
+// per call instead of two: the hand-off between them was 1.8-3.1 us of each
+// decode call (PERF.md, v9).
+constexpr int kFusedRows = 4;
+constexpr int kFusedRowPad = 16;
+constexpr int kFusedMaxSmem = 96 * 1024;  // M rows of fused_row_bytes(K); larger take the quantization kernel
+// Bytes between fused rows in shared memory: 16-byte aligned, plus the pad.
+__host__ __device__ constexpr int64_t fused_row_bytes(int64_t K) { return (K + 15) / 16 * 16 + kFusedRowPad; }
+
+template <typename T, bool kIntScale, int W, int kKWarps, bool kRows16, bool kFusedQuant = false>
 __global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32, kKWarps == 1 ? 1 : 2)
-w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, const uint32_t* __restrict__ wq,
-                 const int32_t* __restrict__ S, const float* __restrict__ s_float, const float* __restrict__ C,
-                 const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K, int group_size) {
+w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const float* __restrict__ sa,
+                 const uint32_t* __restrict__ wq, const int32_t* __restrict__ S, const float* __restrict__ s_float,
+                 const float* __restrict__ C, const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K,
+                 int group_size) {
+  static_assert(!kFusedQuant || (kKWarps > 1 && !kRows16), "fused quantization: K-split blocks, M <= 8");
   allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   constexpr int kChunk = 32 * W;
-  constexpr int kStages = kStagesFor<kKWarps, kRows16>;
+  // (3 with fused quantization: its prologue's registers leave no room for 4 without spills.)
+  constexpr int kStages = kFusedQuant ? 3 : kStagesFor<kKWarps, kRows16>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int r = lane >> 2, t = lane & 3;
   const int n_warp = kKWarps == 1 ? (blockIdx.x * kWarps + warp) * (kNT * 8) : blockIdx.x * (kNT * 8);
@@ -109,7 +143,10 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
 
   // Rows past M and columns past N read the last valid row/column (never
   // out of bounds) and are not stored.
-  const int8_t* a_row0 = xq + (size_t)min(m0 + r, M - 1) * K + 8 * W * t;
+  const int8_t* a_row0 = xq + (size_t)min(m0 + r, M - 1) * K + 8 * W * t;  // (kFusedQuant: a_smem below)
+  extern __shared__ __align__(16) int8_t fused_xq[];  // kFusedQuant: [M][fused_row_bytes(K)]
+  const uint32_t a_smem = static_cast<uint32_t>(__cvta_generic_to_shared(fused_xq)) +
+                          (uint32_t)(min(r, M - 1) * fused_row_bytes(K) + 8 * W * t);
   const int8_t* a_row1 = xq + (size_t)min(m0 + r + 8, M - 1) * K + 8 * W * t;
   const uint32_t* b_row[kNT];
 #pragma unroll
@@ -148,9 +185,23 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
 #pragma unroll
     for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, f.b[j]);
   };
-  // Activations: written by the quantization kernel just before this one.
+  // Activations: written by the quantization kernel just before this one
+  // (global memory), or (kFusedQuant) by this block (shared memory).
   auto load_a = [&](int c, Frag& f) {
     const int kc = c * kChunk;
+    if constexpr (kFusedQuant) {  // 8W bytes: 8W * t is 16-byte aligned for W >= 2, 8-byte for W = 1
+      if constexpr (W == 1) {
+        const uint2 q = lds64(a_smem + kc);
+        f.a0[0] = q.x; f.a0[1] = q.y;
+      } else {
+#pragma unroll
+        for (int v = 0; v < 2 * W; v += 4) {
+          const uint4 q = lds128(a_smem + kc + 4 * v);
+          f.a0[v] = q.x; f.a0[v + 1] = q.y; f.a0[v + 2] = q.z; f.a0[v + 3] = q.w;
+        }
+      }
+      return;
+    }
     // 8W bytes of A per row = 2W words.
     if constexpr (W == 4) {
       load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[0]));
@@ -173,7 +224,61 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
 #pragma unroll
   for (int s = 0; s < kStages; ++s)
     if (c_begin + s < c_end) load_b(c_begin + s, frag[s]);
-  wait_for_prerequisite_grid();  // xq and sa are complete from here on (see common.cuh)
+  wait_for_prerequisite_grid();  // X (fused) or xq and sa are complete from here on (see common.cuh)
+  __shared__ float fused_sa[kFusedRows];
+  if constexpr (kFusedQuant) {
+    // Row maxima over all of K: each thread a strided share of 16-byte
+    // vectors, then warps (shuffles) and the block (shared memory).
+    __shared__ float fused_inv[kFusedRows];
+    __shared__ float warp_max[kKWarps][kFusedRows];
+    constexpr int kN = Vec16<T>::kN;
+    const int n_vec = K / kN;
+    float amax[kFusedRows] = {};
+#pragma unroll
+    for (int m = 0; m < kFusedRows; ++m) {
+      if (m >= M) break;
+      const uint4* row = reinterpret_cast<const uint4*>(x + (size_t)m * K);
+      for (int i = threadIdx.x; i < n_vec; i += kKWarps * 32) {
+        Vec16<T> vec;
+        vec.raw = __ldg(row + i);
+#pragma unroll
+        for (int e = 0; e < kN; ++e) amax[m] = fmaxf(amax[m], fabsf(vec.get(e)));
+      }
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) amax[m] = fmaxf(amax[m], __shfl_xor_sync(0xffffffffu, amax[m], off));
+      if (lane == 0) warp_max[warp][m] = amax[m];
+    }
+    __syncthreads();
+    if (threadIdx.x < M) {
+      float a = warp_max[0][threadIdx.x];
+#pragma unroll
+      for (int w = 1; w < kKWarps; ++w) a = fmaxf(a, warp_max[w][threadIdx.x]);
+      fused_inv[threadIdx.x] = quant_inverse_scale(a);
+      fused_sa[threadIdx.x] = quant_scale(a);
+    }
+    __syncthreads();
+    // Quantize the rows into shared memory, natural k order (X again, now from L1/L2).
+#pragma unroll
+    for (int m = 0; m < kFusedRows; ++m) {
+      if (m >= M) break;
+      const float inv = fused_inv[m];
+      const uint4* row = reinterpret_cast<const uint4*>(x + (size_t)m * K);
+      int8_t* out = fused_xq + m * fused_row_bytes(K);
+      for (int i = threadIdx.x; i < n_vec; i += kKWarps * 32) {
+        Vec16<T> vec;
+        vec.raw = __ldg(row + i);
+        uint32_t word[kN / 4];
+#pragma unroll
+        for (int e = 0; e < kN; ++e) {
+          const uint32_t q = (uint8_t)quantize_one(vec.get(e), inv);
+          word[e / 4] = e % 4 == 0 ? q : word[e / 4] | (q << (8 * (e % 4)));
+        }
+        if constexpr (kN == 8) *reinterpret_cast<uint2*>(out + i * kN) = make_uint2(word[0], word[1]);
+        else *reinterpret_cast<uint32_t*>(out + i * kN) = word[0];
+      }
+    }
+    __syncthreads();
+  }
 #pragma unroll
   for (int s = 0; s < kStages; ++s)
     if (c_begin + s < c_end) load_a(c_begin + s, frag[s]);
@@ -247,8 +352,9 @@ w4a8_gemm_kernel(const int8_t* __restrict__ xq, const float* __restrict__ sa, co
       const int n = n_warp + 8 * j + 2 * t + (i & 1);
       if (m >= M || n >= N) continue;
       float v;
-      if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa[m]), C[n]);
-      else v = __fmul_rn(acc[j][i], sa[m]);
+      const float sa_m = kFusedQuant ? fused_sa[m] : sa[m];
+      if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa_m), C[n]);
+      else v = __fmul_rn(acc[j][i], sa_m);
       if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
       y[(size_t)m * N + n] = from_float<T>(v);
     }
@@ -263,21 +369,54 @@ static bool use_k_split(int64_t M, int64_t N) {
   return n_split_blocks < 2LL * sm_count();
 }
 
+// Whether the GEMM quantizes the activations itself (kFusedQuant): K-split
+// shapes with M <= kFusedRows whose X rows allow 16-byte loads.
+// Measured on the H100 (PERF.md, v10): fusing gains at M = 1 (4096x4096 7.8
+// -> 6.7 us) and M = 2 with K = 4096, and loses once every block's two
+// passes over M * K values of X from L2 outweigh the saved hand-off
+// (M = 2, K = 11008: 15.0 -> 16.6 us; M = 4: up to 1.4x slower). Hence
+// M * K <= kFusedMaxValues and M <= 2. IS_FUSED_QUANT=0 (read on every call,
+// a measurement knob like IS_GEMM_PATH) keeps the separate kernel.
+constexpr int64_t kFusedMaxValues = 16384;
+
+static bool use_fused_quant(const void* x, int64_t M, int64_t N, int64_t K) {
+  const char* env = std::getenv("IS_FUSED_QUANT");
+  if (env != nullptr && env[0] == '0') return false;
+  return M <= 2 && M * K <= kFusedMaxValues && use_k_split(M, N) && K % 8 == 0 && aligned16(x) &&
+         M * fused_row_bytes(K) <= kFusedMaxSmem;
+}
+
+// Lets a fused-quantization kernel use up to kFusedMaxSmem of dynamic shared memory (once per instantiation).
+template <typename Kernel>
+static cudaError_t allow_fused_smem(Kernel kernel) {
+  static std::once_flag once;
+  static cudaError_t err = cudaSuccess;
+  std::call_once(once, [&] { err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kFusedMaxSmem); });
+  return err;
+}
+
 template <typename T, bool kIntScale, int W>
-static int launch_gemm_typed(const Workspace& ws, const uint32_t* wq, const int32_t* S, const float* s_float,
-                             const float* C, const T* bias, T* y, int M, int N, int K, int group_size,
-                             cudaStream_t stream) {
+static int launch_gemm_typed(const T* x, const Workspace& ws, const uint32_t* wq, const int32_t* S,
+                             const float* s_float, const float* C, const T* bias, T* y, int M, int N, int K,
+                             int group_size, cudaStream_t stream) {
   if ((M + 15) / 16 > 65535) return IS_ERR_BAD_SHAPE;
   if (use_k_split(M, N)) {
     dim3 grid((N + kNT * 8 - 1) / (kNT * 8), (M + 15) / 16);
-    auto kernel = M <= 8 ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false>
-                         : w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, true>;
-    IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kKSplitWarps * 32), 0, 0, stream, (const int8_t*)ws.xq,
+    const bool fused = use_fused_quant(x, M, N, K);
+    auto kernel = fused    ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false, true>
+                  : M <= 8 ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false>
+                           : w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, true>;
+    size_t smem = 0;
+    if (fused) {
+      IS_CUDA_TRY(allow_fused_smem(w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false, true>));
+      smem = (size_t)(M * fused_row_bytes(K));
+    }
+    IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kKSplitWarps * 32), smem, 0, stream, x, (const int8_t*)ws.xq,
                                  (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size));
   } else {
     dim3 grid((N + kBlockN - 1) / kBlockN, (M + 15) / 16);
     IS_CUDA_TRY(launch_dependent(w4a8_gemm_kernel<T, kIntScale, W, 1, true>, grid, dim3(kWarps * 32), 0, 0, stream,
-                                 (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N,
+                                 x, (const int8_t*)ws.xq, (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N,
                                  K, group_size));
   }
   IS_LAUNCH_CHECK();
@@ -315,16 +454,19 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
     return launch_wgmma_gemm(ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
                              (int)M, (int)N, (int)K, group_size, stream);
   }
-  if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kNatural, stream)) return e;
+  // At M <= 4 the K-split GEMM quantizes X itself (no workspace traffic).
+  if (!use_fused_quant(x, M, N, K))
+    if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kNatural, stream)) return e;
   const auto* w = reinterpret_cast<const uint32_t*>(wq);
   // Chunk of 32*W k values, never larger than a group.
   const int W = group_size >= 128 ? 4 : group_size / 32;
   IS_DISPATCH_DTYPE(dtype, T, {
+    const T* xt = static_cast<const T*>(x);
     const T* b = static_cast<const T*>(bias);
     T* out = static_cast<T*>(y);
-    int e = W == 4 ? launch_gemm_typed<T, kIntScale, 4>(ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream)
-          : W == 2 ? launch_gemm_typed<T, kIntScale, 2>(ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream)
-                   : launch_gemm_typed<T, kIntScale, 1>(ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream);
+    int e = W == 4 ? launch_gemm_typed<T, kIntScale, 4>(xt, ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream)
+          : W == 2 ? launch_gemm_typed<T, kIntScale, 2>(xt, ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream)
+                   : launch_gemm_typed<T, kIntScale, 1>(xt, ws, w, S, s_float, C, b, out, (int)M, (int)N, (int)K, group_size, stream);
     if (e) return e;
   });
   return 0;
