@@ -19,11 +19,11 @@ SHAPES=("$@")
 for shape in "${SHAPES[@]}"; do
   set -- $shape
   tag="$1_$2_$3"
-  timeout 200 ncu -k regex:w4a8_wgmma --launch-skip 1 --launch-count 1 --section WarpStateStats --section SchedulerStats \
+  timeout 200 ncu -k regex:w4a8_wgmma --launch-skip 1 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats --section SchedulerStats \
     --section SourceCounters --section MemoryWorkloadAnalysis --import-source no -o "build/rep_$tag" -f \
     python3 scripts/profile_op.py --m "$1" --n "$2" --k "$3" > /dev/null 2>&1
   ncu -i "build/rep_$tag.ncu-rep" --page details --print-details all > "$OUT/details_$tag.txt" 2>&1
   ncu -i "build/rep_$tag.ncu-rep" --page source --csv --print-source sass | gzip > "$OUT/sass_$tag.csv.gz"
   echo "== M=$1 N=$2 K=$3"
-  grep -E "Duration|Stall|Warp Cycles|Eligible Warps|Active Warps Per|Shared|Mem Pipes|L1/TEX Cache Throughput" "$OUT/details_$tag.txt" | head -40
+  grep -E "Duration|Stall|Warp Cycles|Eligible Warps|Active Warps Per|Shared|Mem Pipes|Throughput|Pipe|Tensor|Issue Slots|Executed Ipc|Bank" "$OUT/details_$tag.txt" | head -60
 done

@@ -91,8 +91,9 @@ constexpr int kWeightRowBytes = kTilesPerWeightCopy * kTileK / 2;  // 128
 // than 4 (PERF.md, v9).
 constexpr int kMaxSplits = 4;
 // Named barriers: 0 is __syncthreads, 1 the split-K reduction, 2 and 3 the
-// consumers' turns on the tensor cores (ping-pong).
+// consumers' turns on the tensor cores (ping-pong), 4 the output staging.
 constexpr int kTurnBarrier = 2;
+constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output tile
 
 template <int BT>
 struct TileConfig {
@@ -453,28 +454,66 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     if (rank != 0) return;
   }
 
+  // ---- output. Y = (float(acc) * sa[m]) * C[n] (+ B[n]) (or accf * sa[m] (+ B[n])),
+  // staged through shared memory as a [BT tokens][128 channels] tile so that
+  // the stores to Y (token-major) are 16 bytes wide and coalesced: a thread's
+  // own outputs are 2 channels x BT / 4 tokens, so direct stores would write
+  // 2-byte pieces of 4 rows per instruction. (Before: 64 dependent load +
+  // scattered store steps per thread, ~20% of the warp samples at M = 4096.)
   wait_for_prerequisite_grid();  // sa is complete from here on
+  constexpr int kVec = 16 / sizeof(T);                  // elements per 16-byte chunk
+  constexpr int kRowElems = kBlockChannels + kVec;      // staged row, padded by 16 bytes: the 4 t of a
+                                                        // warp's store land 2 rows (544 or 1056 B) apart,
+                                                        // 8 banks apart: no bank conflicts
+  static_assert(BT * kRowElems * sizeof(T) <= kStages * Cfg::kStageBytes, "staged tile must fit the stages");
+  T* staged = reinterpret_cast<T*>(smem);
   const T* bias = static_cast<const T*>(args.bias);
   T* y = static_cast<T*>(args.y);
+  // Per-thread factors, loaded before the first shared-memory store so that
+  // the loads are all in flight at once.
+  float cn[2], bn[2], sam[BT / 8][2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int n = n0 + row + 8 * h;
-    if (n >= N) continue;
-    const float cn = kIntScale ? args.C[n] : 1.f;
-    const float bn = bias != nullptr ? to_float(bias[n]) : 0.f;
+    cn[h] = kIntScale && n < N ? args.C[n] : 1.f;
+    bn[h] = bias != nullptr && n < N ? to_float(bias[n]) : 0.f;
+  }
 #pragma unroll
-    for (int j = 0; j < BT / 8; ++j) {
+  for (int j = 0; j < BT / 8; ++j)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int m = m0 + 8 * j + 2 * t + c;
+      sam[j][c] = m < M ? args.sa[m] : 0.f;
+    }
+  // Both warpgroups' last wgmma have read their stages (the tile overwrites them).
+  named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
+#pragma unroll
+  for (int j = 0; j < BT / 8; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
-        const int m = m0 + 8 * j + 2 * t + c;
-        if (m >= M) continue;
         const Acc v0 = acc[4 * j + 2 * h + c];
         float v;
-        if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(v0), args.sa[m]), cn);
-        else v = __fmul_rn(v0, args.sa[m]);
-        if (bias != nullptr) v = __fadd_rn(v, bn);
-        y[(size_t)m * N + n] = from_float<T>(v);
+        if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(v0), sam[j][c]), cn[h]);
+        else v = __fmul_rn(v0, sam[j][c]);
+        if (bias != nullptr) v = __fadd_rn(v, bn[h]);
+        staged[(8 * j + 2 * t + c) * kRowElems + row + 8 * h] = from_float<T>(v);
       }
+  named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
+  // 16 consecutive threads (fp16) store one token's 256 bytes.
+  constexpr int kChunksPerRow = kBlockChannels / kVec;
+  const bool vec = N % kVec == 0 && (reinterpret_cast<uintptr_t>(y) & 15) == 0;
+  for (int ci = threadIdx.x; ci < BT * kChunksPerRow; ci += kConsumerThreads) {
+    const int r = ci / kChunksPerRow, q = ci % kChunksPerRow;
+    const int m = m0 + r, n = n0 + q * kVec;
+    if (m >= M || n >= N) continue;
+    const T* src = staged + r * kRowElems + q * kVec;
+    T* dst = y + (size_t)m * N + n;
+    if (vec) {
+      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
+    } else {
+      for (int e = 0; e < kVec && n + e < N; ++e) dst[e] = src[e];
     }
   }
 #endif
