@@ -30,7 +30,8 @@
 //     tile's wgmma run), issues 4 wgmma into a per-group INT32 partial sum P
 //     (the two warpgroups take turns: ping-pong), waits, frees stage s, and at
 //     a group's end adds P * S[n,g] to its accumulator (the integer epilogue
-//     of the paper).
+//     of the paper). At BT = 128 each warpgroup instead splits its tokens
+//     into two halves whose wgmma and epilogues overlap (see "Token halves").
 
 // The k permutation. Thread t's 16 weight bytes of a row are k = 32t..32t+31
 // of the tile; word s of them (k = 32t+8s..32t+8s+7) becomes step s's A
@@ -169,6 +170,15 @@ __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_grou
 // group in flight with wait_group 1 while reading the other group's
 // accumulators made ptxas serialize every wgmma: PERF.md, v7c.)
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+// Keeps the compiler from moving accesses of these accumulator registers
+// across the wgmma issue and wait points (what CUTLASS calls fencing operands).
+template <int N>
+__device__ __forceinline__ void fence_operands(int* r) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
+}
+// Wait until at most the most recently committed group of this warpgroup is pending.
+__device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); }
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
@@ -239,6 +249,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   using Acc = typename std::conditional<kIntScale, int, float>::type;
   constexpr int kStages = Cfg::kStages;
   constexpr int kRegs = BT / 2;  // accumulator registers per thread
+  // BT = 128: two token halves in flight per warpgroup instead of ping-pong turns (see below).
+  constexpr bool kHalves = BT == 128;
   constexpr bool kRebalance = Cfg::kRebalance;
   constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
 
@@ -419,16 +431,93 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       }
     }
   };
-  if (n_tiles > 0) {
-    if (wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
-    load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
-  }
-  for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
-    const uint32_t ph = (i0 / kStages) & 1;
-    static_for<0, kStages>([&](auto stage) {
-      constexpr int si = decltype(stage)::value;
-      if (i0 + si < n_tiles) tile(stage, i0 + si, ph);
-    });
+  if constexpr (!kHalves) {
+    if (n_tiles > 0) {
+      if (wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
+      load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
+    }
+    for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
+      const uint32_t ph = (i0 / kStages) & 1;
+      static_for<0, kStages>([&](auto stage) {
+        constexpr int si = decltype(stage)::value;
+        if (i0 + si < n_tiles) tile(stage, i0 + si, ph);
+      });
+    }
+  } else {
+    // Token halves (BT = 128): each warpgroup splits its 64 x 128 tile into
+    // two 64 x 64 halves with their own partial sums (PQ[0], PQ[1]: 32
+    // registers each, as many as one 64 x 128 partial). Per k-tile: issue the
+    // first half's 4 wgmma; run the previous tile's second-half group
+    // epilogue while they execute; issue the second half; wait for the first
+    // half (wait_group 1), run its epilogue; wait for both (wait_group 0) and
+    // free the stage. A warpgroup so keeps a batch on the tensor cores during
+    // its epilogues, and no ping-pong turns are needed. (ptxas schedules the
+    // first half's epilogue after the wait_group 0 anyway: the other
+    // warpgroup's batches cover it; it also injects one wait into the first
+    // tile of each unrolled round, C7517, where the second half's registers
+    // cross the loop's back edge.) Every tile ends with wait_group 0: when an
+    // accumulator was read after a wait_group 1 that retired a batch of an
+    // earlier tile, ptxas serialized every wgmma (C7514); reading only
+    // batches retired by a wait_group 0, as FlashAttention-3's
+    // intra-warpgroup overlap does, it does not. Measured on the H100 against
+    // ping-pong: 4096^3 216 -> 206 us, 28672x4096 M = 4096 1494 -> 1426 us,
+    // M = 128 49.6 -> 46.0 us (PERF.md, v11).
+    int PQ[2][kRegs / 2] = {};
+    Scale sb0 = 0, sb1 = 0;  // the previous tile's group scales (its second half's epilogue)
+    bool prev_last = false;
+    auto epilogue_half = [&](const int(&part)[kRegs / 2], int half, Scale sc0, Scale sc1) {
+#pragma unroll
+      for (int q = 0; q < kRegs / 2; ++q) {
+        const Scale sc = (q & 2) ? sc1 : sc0;
+        Acc& d = acc[half * (kRegs / 2) + q];
+        if constexpr (kIntScale) d += part[q] * sc;
+        else d = __fmaf_rn((float)part[q], sc, d);
+      }
+    };
+    auto tile_halves = [&](auto stage, int i, uint32_t ph) {
+      constexpr int s = decltype(stage)::value;
+      constexpr int s_next = (s + 1) % kStages;
+      const uint32_t(&cur)[4][4] = a[s & 1];
+      uint32_t(&next)[4][4] = a[(s + 1) & 1];  // tile i - 1's fragments: retired
+      const int kt = kt_begin + i;
+      const bool first = kGroup128 || kt % tiles_per_group == 0;
+      const bool last = kGroup128 || (kt + 1) % tiles_per_group == 0;
+      const uint64_t desc = desc0 + (s * Cfg::kActTileBytes) / 16;
+      wgmma_fence();
+#pragma unroll
+      for (int st = 0; st < 4; ++st)
+        wgmma_rs_s8<BT / 2>(PQ[0], cur[st], desc + 2 * st, (st > 0 || !first) ? 1 : 0);
+      wgmma_commit();
+      if (prev_last) epilogue_half(PQ[1], 1, sb0, sb1);
+      const Scale sc0 = last ? scale_stage(s)[row] : Scale(0);
+      const Scale sc1 = last ? scale_stage(s)[row + 8] : Scale(0);
+      wgmma_fence();
+      // The second half: tokens 64..127, 64 rows x 128 bytes = 8 KB further
+      // (a whole number of 1024-byte swizzle atoms).
+#pragma unroll
+      for (int st = 0; st < 4; ++st)
+        wgmma_rs_s8<BT / 2>(PQ[1], cur[st], desc + (BT / 2) * kTileK / 16 + 2 * st,
+                            (st > 0 || !first) ? 1 : 0);
+      wgmma_commit();
+      if (i + 1 < n_tiles) load_fragments(std::integral_constant<int, s_next>{}, s_next == 0 ? ph ^ 1 : ph, next);
+      wgmma_wait_one();  // the first half is done
+      if (last) epilogue_half(PQ[0], 0, sc0, sc1);
+      wgmma_wait_all();  // the second half is done
+      __syncwarp();
+      if (lane == 0) mbar_arrive(&empty[s]);  // this warp is done with stage s
+      sb0 = sc0;
+      sb1 = sc1;
+      prev_last = last;
+    };
+    if (n_tiles > 0) load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
+    for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
+      const uint32_t ph = (i0 / kStages) & 1;
+      static_for<0, kStages>([&](auto stage) {
+        constexpr int si = decltype(stage)::value;
+        if (i0 + si < n_tiles) tile_halves(stage, i0 + si, ph);
+      });
+    }
+    if (prev_last) epilogue_half(PQ[1], 1, sb0, sb1);
   }
 
   if (splits > 1) {
