@@ -2,7 +2,7 @@
 
 Columns, all in one process on the same random (non-zero) data, timed with
 CUDA events over many calls back to back in one CUDA graph per column, the
-columns' graph replays interleaved round robin (warm-up, median of 15 rounds;
+columns' graph replays interleaved, in a new random order each round (warm-up, median of 15 rounds;
 --timing replay: one graph per call with an L2 flush, the method up to v8b),
 with weights rotated among enough copies to exceed L2:
   int-scale W4A8 (this project, the full op incl. activation quantization),
@@ -110,9 +110,9 @@ def bench_columns(columns: dict, n_sets: int, timing: str = "stream", repeats: i
 
     stream (default): each column's calls run back to back in one CUDA graph
     (stream_graph), as the layers of a model run; the columns' replays are
-    interleaved round robin, `repeats` rounds, so that clock or power drift
-    during the run weighs on all columns alike; the median replay over its
-    calls. No L2 flush: the rotation keeps the weights out of L2, and a flush
+    interleaved, `repeats` rounds in a new random order each round, so that
+    clock or power drift and the column that ran just before weigh on all
+    columns alike; the median replay over its calls. No L2 flush: the rotation keeps the weights out of L2, and a flush
     would add the write-back of 50 MB of dirty lines to the timed work.
     replay (the method up to v8b): bench_replay per column. A column whose fn
     is None or cannot be captured or run gives NaN.
@@ -140,8 +140,15 @@ def bench_columns(columns: dict, n_sets: int, timing: str = "stream", repeats: i
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times = {name: [] for name in graphs}
+    names = list(graphs)
+    rng = np.random.default_rng(0)
     for _ in range(repeats):
-        for name, (g, calls) in graphs.items():
+        # A new column order every round: at large M a column ran 10-14%
+        # slower right after cuBLAS FP16 than after a lighter column (same
+        # process, same machine; PERF.md, v11), so no column keeps one predecessor.
+        for idx in rng.permutation(len(names)):
+            name = names[idx]
+            g, calls = graphs[name]
             start.record()
             g.replay()
             end.record()
