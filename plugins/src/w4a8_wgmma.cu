@@ -168,15 +168,9 @@ __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.a
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
 // Wait until this warpgroup's committed wgmma have completed. (Keeping one
 // group in flight with wait_group 1 while reading the other group's
-// accumulators made ptxas serialize every wgmma: PERF.md, v7c.)
+// accumulators made ptxas serialize every wgmma, PERF.md v7c, unless each
+// tile ends with wait_group 0: see "Token halves".)
 __device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
-// Keeps the compiler from moving accesses of these accumulator registers
-// across the wgmma issue and wait points (what CUTLASS calls fencing operands).
-template <int N>
-__device__ __forceinline__ void fence_operands(int* r) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i])::"memory");
-}
 // Wait until at most the most recently committed group of this warpgroup is pending.
 __device__ __forceinline__ void wgmma_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); }
 __device__ __forceinline__ void cluster_sync() {
