@@ -13,11 +13,9 @@ import pytest
 
 from is_export.numerics import (
     float_scale_gemm_reference,
-    int_scale_acc,
-    int_scale_gemm_reference,
     quantize_activations,
 )
-from tests.gpu_helpers import DTYPES, exact_case, random_case, ulp_distance
+from tests.gpu_helpers import DTYPES, exact_case_cached, random_case, random_case_cached, random_reference, ulp_distance
 
 pytestmark = pytest.mark.gpu
 
@@ -33,7 +31,9 @@ TORCH = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 def _to_torch(a: np.ndarray, name: str | None = None):
     if name == "bf16":
         return torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16).cuda()
-    return torch.from_numpy(np.ascontiguousarray(a)).cuda()
+    a = np.ascontiguousarray(a)
+    # The cached inputs (gpu_helpers) are read-only, which torch.from_numpy warns about.
+    return torch.from_numpy(a if a.flags.writeable else a.copy()).cuda()
 
 
 def _to_numpy(t, name: str):
@@ -42,10 +42,11 @@ def _to_numpy(t, name: str):
     return t.cpu().numpy()
 
 
-def _run_int(x_np, w, bias_np, name, group_size):
+def _run_int(x_np, w, bias_np, name, group_size, packed=None):
     x = _to_torch(x_np, name)
     out = torch.full((x.shape[0], w.n), float("nan"), dtype=TORCH[name], device="cuda")  # poison
-    y = plugin.int_scale_gemm(x, _to_torch(w.packed()), _to_torch(w.S), _to_torch(w.C),
+    packed = w.packed() if packed is None else packed
+    y = plugin.int_scale_gemm(x, _to_torch(packed), _to_torch(w.S), _to_torch(w.C),
                               None if bias_np is None else _to_torch(bias_np, name), group_size, out=out)
     torch.cuda.synchronize()
     return _to_numpy(y, name)
@@ -82,11 +83,9 @@ def gemm_path_2(request, monkeypatch):
 
 def _check_acc_bit_exact(m: int, n: int, k: int, group_size: int, seed: int) -> None:
     """fp32 Y on the contract's exact-acc inputs equals the integer acc exactly."""
-    rng = np.random.default_rng(seed)
-    x, w = exact_case(m, n, k, group_size, rng)
-    acc = int_scale_acc(x.astype(np.int32), w.q, w.S.astype(np.int64), group_size)
+    x, w, packed, acc = exact_case_cached(m, n, k, group_size, seed)
     assert np.abs(acc).max() < 2**24
-    y = _run_int(x, w, None, "fp32", group_size)
+    y = _run_int(x, w, None, "fp32", group_size, packed)
     np.testing.assert_array_equal(y.astype(np.int64), acc)
 
 
@@ -119,10 +118,10 @@ RANDOM_SHAPES = [(1, 4096, 4096), (7, 11008, 4096), (16, 4096, 14336), (33, 1000
 @pytest.mark.parametrize("group_size", [128, 64])
 @pytest.mark.parametrize("m,n,k", RANDOM_SHAPES)
 def test_random_within_one_ulp(m, n, k, group_size, bias, name, gemm_path_2):
-    rng = np.random.default_rng(m + n + k + group_size + bias)
-    x, w, b = random_case(m, n, k, group_size, DTYPES[name], bias, rng)
-    ref = int_scale_gemm_reference(x, w.packed(), w.S, w.C, b, group_size)
-    y = _run_int(x, w, b, name, group_size)
+    seed = m + n + k + group_size + bias
+    x, w, b, packed = random_case_cached(m, n, k, group_size, DTYPES[name], bias, seed)
+    ref = random_reference(m, n, k, group_size, name, bias, seed)
+    y = _run_int(x, w, b, name, group_size, packed)
     assert not np.isnan(y.astype(np.float32)).any(), "an output was not written"
     d = ulp_distance(y, ref)
     assert d.max() <= 1, f"max ulp {d.max()}"
