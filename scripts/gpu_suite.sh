@@ -33,7 +33,7 @@ else
 fi
 
 echo "== GPU tests"
-if timeout 600 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider > "$OUT/pytest_gpu.log" 2>&1; then
+if timeout 600 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider --durations=15 > "$OUT/pytest_gpu.log" 2>&1; then
   summary+=("gpu tests: $(tail -1 "$OUT/pytest_gpu.log")")
 else
   tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests: FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1

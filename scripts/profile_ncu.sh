@@ -2,7 +2,8 @@
 # Profile the sm_90a GEMM kernel with Nsight Compute on the GPU machine: warp
 # stall reasons, scheduler statistics and per-instruction (SASS) stall samples
 # for a large-M and a decode shape. Text and gzipped per-instruction CSVs land
-# in $OUT (the .ncu-rep reports stay in build/).
+# in $OUT (the .ncu-rep reports stay in build/); scripts/ncu_sass_summary.py
+# (printed here too) splits the samples by kernel region and instruction.
 #
 #   OUT=/some/dir bash scripts/profile_ncu.sh ["M N K" ...]     # default: "4096 4096 4096" "1 28672 4096"
 #   IS_GEMM_PATH=wgmma forces the wgmma path (w4a8_gemm.cu: use_wgmma_path).
@@ -26,4 +27,5 @@ for shape in "${SHAPES[@]}"; do
   ncu -i "build/rep_$tag.ncu-rep" --page source --csv --print-source sass | gzip > "$OUT/sass_$tag.csv.gz"
   echo "== M=$1 N=$2 K=$3"
   grep -E "Duration|Stall|Warp Cycles|Eligible Warps|Active Warps Per|Shared|Mem Pipes|Throughput|Pipe|Tensor|Issue Slots|Executed Ipc|Bank" "$OUT/details_$tag.txt" | head -60
+  python3 scripts/ncu_sass_summary.py "$OUT/sass_$tag.csv.gz" --top 15
 done
