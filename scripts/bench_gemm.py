@@ -10,7 +10,9 @@ with weights rotated among enough copies to exceed L2:
   path (the sm_80/sm_89 kernel, IS_GEMM_PATH=mma) and on the wgmma path, cuBLAS FP16 (torch.matmul),
   INT8 (torch._int_mm), W4A16 (aten._weight_int4pack_mm), FP8 (torch._scaled_mm).
 Prints ratios over cuBLAS FP16 and, for M <= 16, the weight-byte bandwidth as
-a share of a device-to-device copy measured in the same run. Writes JSON/CSV.
+a share of a device-to-device copy measured in the same run, and the time of a
+plain read of the packed weights at that size (torch's sum over them,
+`weight_read`). Writes JSON/CSV.
 
     python scripts/bench_gemm.py --out OUT_DIR [--quick]
 """
@@ -262,6 +264,11 @@ def main() -> None:
                     "act_quant_only": (lambda i: plugin.quantize_activations_cuda(x16), {}),
                     **{name: (fn, {}) for name, fn in peer.items() if name != "cublas_fp16"},
                 })
+                if m <= 16:
+                    # A plain read of the packed weights at this size (torch's sum: reads them once,
+                    # writes one value): the reference for decode that the 1 GB copy is not, since a
+                    # call of a few MB pays its launch and ramp-up as our op does.
+                    columns["weight_read"] = (lambda i: sets[i]["wq"].sum(), {})
             t = bench_columns(columns, n_sets, args.timing)
             if args.ab:
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
@@ -275,7 +282,8 @@ def main() -> None:
                   f"float {base / t['float_scale_w4a8']:5.2f}x  int/float {t['float_scale_w4a8'] / t['int_scale_w4a8']:4.2f} | "
                   + f"mma-path {base / t['int_scale_mma_path']:5.2f}x wgmma-path {base / t['int_scale_wgmma_path']:5.2f}x quant {t['act_quant_only']:6.1f} us | "
                   + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
-                  + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else ""), flush=True)
+                  + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else "")
+                  + (f" read {t['weight_read']:6.1f} us" if "weight_read" in t else ""), flush=True)
         torch.cuda.empty_cache()
     if args.ab:
         return
@@ -284,7 +292,8 @@ def main() -> None:
     print("\n".join(target_lines(rows)))
     (out_dir / "bench.json").write_text(json.dumps(dict(device=torch.cuda.get_device_name(), copy_bw=bw, timing=args.timing, rows=rows), indent=1))
     with open(out_dir / "bench.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=list(rows[0]))
+        fields = list(dict.fromkeys(key for row in rows for key in row))  # union: some columns only at small M
+        wr = csv.DictWriter(f, fieldnames=fields)
         wr.writeheader()
         wr.writerows(rows)
 
