@@ -213,6 +213,20 @@ __device__ __forceinline__ uint64_t desc_k_major_sw128(uint32_t smem_addr) {
 }
 #endif
 
+// The integer epilogue of the paper (or the float baseline), once per group,
+// on a wgmma accumulator fragment p of one warpgroup: d[q] += p[q] * S (or
+// d[q] = fma(float(p[q]), s, d[q])). Register q = 4j + 2h + c holds channel
+// row + 8h, token 8j + 2t + c, so its scale is sc0 (h = 0) or sc1 (h = 1).
+template <int N, typename Acc, typename Scale>
+__device__ __forceinline__ void add_group(Acc* d, const int (&p)[N], Scale sc0, Scale sc1) {
+#pragma unroll
+  for (int q = 0; q < N; ++q) {
+    const Scale sc = (q & 2) ? sc1 : sc0;
+    if constexpr (std::is_same<Acc, int>::value) d[q] += p[q] * sc;
+    else d[q] = __fmaf_rn((float)p[q], sc, d[q]);
+  }
+}
+
 // f(integral_constant<int, I>) for I = Begin..End-1, unrolled.
 template <int Begin, int End, typename F>
 __device__ __forceinline__ void static_for(F&& f) {
@@ -414,16 +428,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     }
     __syncwarp();
     if (lane == 0) mbar_arrive(&empty[s]);  // this warp is done with stage s
-    if (last) {
-      // The integer epilogue of the paper (or the float baseline), once per
-      // group. d[4j + 2h + c]: channel row + 8h, token 8j + 2t + c.
-#pragma unroll
-      for (int q = 0; q < kRegs; ++q) {
-        const Scale sc = (q & 2) ? sc1 : sc0;
-        if constexpr (kIntScale) acc[q] += P[q] * sc;
-        else acc[q] = __fmaf_rn((float)P[q], sc, acc[q]);
-      }
-    }
+    if (last) add_group(acc, P, sc0, sc1);
   };
   if constexpr (!kHalves) {
     if (n_tiles > 0) {
@@ -459,15 +464,6 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     int PQ[2][kRegs / 2] = {};
     Scale sb0 = 0, sb1 = 0;  // the previous tile's group scales (its second half's epilogue)
     bool prev_last = false;
-    auto epilogue_half = [&](const int(&part)[kRegs / 2], int half, Scale sc0, Scale sc1) {
-#pragma unroll
-      for (int q = 0; q < kRegs / 2; ++q) {
-        const Scale sc = (q & 2) ? sc1 : sc0;
-        Acc& d = acc[half * (kRegs / 2) + q];
-        if constexpr (kIntScale) d += part[q] * sc;
-        else d = __fmaf_rn((float)part[q], sc, d);
-      }
-    };
     auto tile_halves = [&](auto stage, int i, uint32_t ph) {
       constexpr int s = decltype(stage)::value;
       constexpr int s_next = (s + 1) % kStages;
@@ -482,7 +478,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       for (int st = 0; st < 4; ++st)
         wgmma_rs_s8<BT / 2>(PQ[0], cur[st], desc + 2 * st, (st > 0 || !first) ? 1 : 0);
       wgmma_commit();
-      if (prev_last) epilogue_half(PQ[1], 1, sb0, sb1);
+      if (prev_last) add_group(acc + kRegs / 2, PQ[1], sb0, sb1);  // tokens 64..127
       const Scale sc0 = last ? scale_stage(s)[row] : Scale(0);
       const Scale sc1 = last ? scale_stage(s)[row + 8] : Scale(0);
       wgmma_fence();
@@ -495,7 +491,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       wgmma_commit();
       if (i + 1 < n_tiles) load_fragments(std::integral_constant<int, s_next>{}, s_next == 0 ? ph ^ 1 : ph, next);
       wgmma_wait_one();  // the first half is done
-      if (last) epilogue_half(PQ[0], 0, sc0, sc1);
+      if (last) add_group(acc, PQ[0], sc0, sc1);
       wgmma_wait_all();  // the second half is done
       __syncwarp();
       if (lane == 0) mbar_arrive(&empty[s]);  // this warp is done with stage s
@@ -511,7 +507,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
         if (i0 + si < n_tiles) tile_halves(stage, i0 + si, ph);
       });
     }
-    if (prev_last) epilogue_half(PQ[1], 1, sb0, sb1);
+    if (prev_last) add_group(acc + kRegs / 2, PQ[1], sb0, sb1);  // tokens 64..127
   }
 
   if (splits > 1) {
