@@ -34,11 +34,17 @@ def exact_case(m: int, n: int, k: int, group_size: int, rng):
     return exact_acc_inputs(m, k, rng), w
 
 
-def random_case(m: int, n: int, k: int, group_size: int, dtype: np.dtype, bias: bool, rng):
+def _draw(m: int, n: int, k: int, group_size: int, bias: bool, rng):
+    """Random weight (quantized), X and bias, the last two in float32: (x32, w, b32)."""
     w = quantize_weight((rng.standard_normal((n, k)) * 0.05).astype(np.float32), group_size, Amplifier("safe"))
-    x = (rng.standard_normal((m, k)) * 2).astype(np.float32).astype(dtype)
-    b = (rng.standard_normal(n) * 0.5).astype(np.float32).astype(dtype) if bias else None
-    return x, w, b
+    x32 = (rng.standard_normal((m, k)) * 2).astype(np.float32)
+    b32 = (rng.standard_normal(n) * 0.5).astype(np.float32) if bias else None
+    return x32, w, b32
+
+
+def random_case(m: int, n: int, k: int, group_size: int, dtype: np.dtype, bias: bool, rng):
+    x32, w, b32 = _draw(m, n, k, group_size, bias, rng)
+    return x32.astype(dtype), w, None if b32 is None else b32.astype(dtype)
 
 
 @functools.lru_cache(maxsize=32)
@@ -59,10 +65,7 @@ def _random_draw(m: int, n: int, k: int, group_size: int, bias: bool, seed: int)
     its quantized weight and the weight packed as the kernels take it; cached
     because a sweep reuses one draw for every dtype and GEMM path (most of the
     GPU suite's time was this NumPy work). Arrays are read-only: tests share them."""
-    rng = np.random.default_rng(seed)
-    w = quantize_weight((rng.standard_normal((n, k)) * 0.05).astype(np.float32), group_size, Amplifier("safe"))
-    x32 = (rng.standard_normal((m, k)) * 2).astype(np.float32)
-    b32 = (rng.standard_normal(n) * 0.5).astype(np.float32) if bias else None
+    x32, w, b32 = _draw(m, n, k, group_size, bias, np.random.default_rng(seed))
     packed = w.packed()
     for a in (x32, b32, packed):
         if a is not None:
