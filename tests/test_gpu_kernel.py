@@ -59,14 +59,18 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
 
 
 def _set_path(monkeypatch, path: str) -> str:
+    monkeypatch.delenv("IS_PERSISTENT", raising=False)
     if path == "auto":
         monkeypatch.delenv("IS_GEMM_PATH", raising=False)
+    elif path == "persistent":  # the experimental persistent wgmma kernel (128-token tiles without split-K)
+        monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
+        monkeypatch.setenv("IS_PERSISTENT", "1")
     else:
         monkeypatch.setenv("IS_GEMM_PATH", path)
     return path
 
 
-@pytest.fixture(params=["auto", "mma", "wgmma"])
+@pytest.fixture(params=["auto", "mma", "wgmma", "persistent"])
 def gemm_path(request, monkeypatch):
     """Every GEMM path of the library: "auto" (the library's choice), the
     mma.sync path forced through IS_GEMM_PATH (what sm_80/sm_89 GPUs always
@@ -75,7 +79,7 @@ def gemm_path(request, monkeypatch):
     return _set_path(monkeypatch, request.param)
 
 
-@pytest.fixture(params=["auto", "mma"])
+@pytest.fixture(params=["auto", "mma", "persistent"])
 def gemm_path_2(request, monkeypatch):
     """The library's choice and the mma.sync path (for the larger sweeps)."""
     return _set_path(monkeypatch, request.param)

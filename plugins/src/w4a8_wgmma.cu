@@ -111,6 +111,11 @@ struct TileConfig {
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
   static constexpr int kSmemBytes = kBarrierOffset + 2 * kStages * 8 + 1024;  // + alignment slack
+  // The persistent kernel (kPersistent, BT = 128) stages its output tile in
+  // its own region: the producer is already refilling the pipeline's stages
+  // for the next tile. Sized for fp32 output (128 tokens x 132 x 4 bytes).
+  static constexpr int kStagedOffset = (kBarrierOffset + 2 * kStages * 8 + 15) / 16 * 16;
+  static constexpr int kSmemBytesPersistent = kStagedOffset + BT * (kBlockChannels + 4) * 4 + 1024;
   static_assert(kStages * kActTileBytes >= kConsumerThreads * (BT / 2) * 4, "split-K partials must fit the stages");
   // BT = 128 needs ~230 registers per consumer thread (2 x 64 accumulators):
   // the producer warpgroup hands its registers over (setmaxnreg).
@@ -248,7 +253,11 @@ struct WgmmaArgs {
 
 // kGroup128: group_size == 128, one group per tile (no index arithmetic for
 // group boundaries in the loop); otherwise group_size is a multiple of 128.
-template <typename T, bool kIntScale, int BT, bool kGroup128>
+// kPersistent (experimental, IS_PERSISTENT=1; BT = 128 without split-K): a
+// grid of one block per SM walks the (channel, token) tiles; the producer
+// runs into the next tile while the consumers write the current one's output,
+// so the pipeline fill is paid once per block instead of once per tile.
+template <typename T, bool kIntScale, int BT, bool kGroup128, bool kPersistent = false>
 __global__ void __launch_bounds__(kThreads, TileConfig<BT>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                   const WgmmaArgs args) {
@@ -277,8 +286,20 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   auto scale_stage = [&](int s) { return reinterpret_cast<Scale*>(smem + Cfg::kScaleOffset) + s * kBlockChannels; };
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int n0 = blockIdx.x * kBlockChannels, m0 = blockIdx.y * BT;
   const int K = args.K, N = args.N, M = args.M, gs = args.group_size;
+  // The block's (channel, token) tiles: its own grid cell, or (persistent)
+  // every gridDim.x-th tile of the gx x gy tiles, channel tiles fastest.
+  const int gx = (N + kBlockChannels - 1) / kBlockChannels;
+  const int tile_begin = kPersistent ? (int)blockIdx.x : 0;
+  const int tile_end = kPersistent ? gx * ((M + BT - 1) / BT) : 1;
+  const int tile_step = kPersistent ? (int)gridDim.x : 1;
+  int n0 = blockIdx.x * kBlockChannels, m0 = blockIdx.y * BT;
+  auto set_tile = [&](int tile) {
+    if constexpr (kPersistent) {
+      n0 = (tile % gx) * kBlockChannels;
+      m0 = (tile / gx) * BT;
+    }
+  };
   const int G = K / gs;
   const int tiles_per_group = kGroup128 ? 1 : gs / kTileK;
   // This block's share of the groups (all of them without split-K).
@@ -316,38 +337,47 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
         asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_x) : "memory");
         asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_w) : "memory");
       }
-      for (int i = 0; i < n_tiles; ++i) {
-        const int s = i % kStages;
-        const int kt = kt_begin + i;
-        // kStages is even, so stage s and tile i have the same parity: an
-        // even tile's copy brings tiles kt and kt + 1 (past the block's range
-        // or K, the extra bytes are unused or TMA's zeros), so it waits until
-        // the consumers freed both stages of the pair.
-        const bool copies_weights = (i & 1) == 0;
-        if (i >= kStages) {
-          mbar_wait(&empty[s], ((i / kStages) - 1) & 1);
-          if (copies_weights) mbar_wait(&empty[s + 1], ((i / kStages) - 1) & 1);
-        }
-        if (lane == 0) {
-          mbar_arrive_expect_tx(&full[s], Cfg::kActTileBytes + (copies_weights ? 2 * kWeightTileBytes : 0));
-          if (copies_weights) tma_load_2d(w_pair(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
-          if (i >= pre) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
-        }
-        if (kGroup128 || (kt + 1) % tiles_per_group == 0) {
-          const int grp = kGroup128 ? kt : kt / tiles_per_group;
-#pragma unroll
-          for (int j = 0; j < kBlockChannels / 32; ++j) {
-            const int c = lane + 32 * j;
-            cp_async_4(scale_stage(s) + c, scales + (size_t)min(n0 + c, N - 1) * G + grp);
+      // Per stage: whether it was filled before, and the parity of its fills
+      // so far (the n-th fill waits for the consumers' (n-1)-th release of
+      // it). Every tile restarts at stage 0, so with a persistent grid the
+      // stages are not used in strict rotation; the masks keep the count.
+      uint32_t used = 0, fill_parity = 0;
+      for (int tl = tile_begin; tl < tile_end; tl += tile_step) {
+        set_tile(tl);
+        const bool first_tile = tl == tile_begin;
+        for (int i = 0; i < n_tiles; ++i) {
+          const int s = i % kStages;
+          const int kt = kt_begin + i;
+          // kStages is even, so stage s and tile i have the same parity: an
+          // even tile's copy brings tiles kt and kt + 1 (past the block's range
+          // or K, the extra bytes are unused or TMA's zeros), so it waits until
+          // the consumers freed both stages of the pair.
+          const bool copies_weights = (i & 1) == 0;
+          if ((used >> s) & 1) mbar_wait(&empty[s], ((fill_parity >> s) & 1) ^ 1);
+          if (copies_weights && ((used >> (s + 1)) & 1)) mbar_wait(&empty[s + 1], ((fill_parity >> (s + 1)) & 1) ^ 1);
+          if (lane == 0) {
+            mbar_arrive_expect_tx(&full[s], Cfg::kActTileBytes + (copies_weights ? 2 * kWeightTileBytes : 0));
+            if (copies_weights) tma_load_2d(w_pair(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
+            if (!first_tile || i >= pre) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
           }
-        }
-        cp_async_arrive_noinc(&full[s]);
-        if (i == pre - 1 && lane == 0) {
-          // The weights of the first stages are on their way; the
-          // activations come from the quantization kernel, which may still
-          // be running (programmatic dependent launch): wait for it here.
-          wait_for_prerequisite_grid();
-          for (int j = 0; j < pre; ++j) tma_load_2d(act_stage(j), &tm_x, (kt_begin + j) * kTileK, m0, &full[j]);
+          if (kGroup128 || (kt + 1) % tiles_per_group == 0) {
+            const int grp = kGroup128 ? kt : kt / tiles_per_group;
+#pragma unroll
+            for (int j = 0; j < kBlockChannels / 32; ++j) {
+              const int c = lane + 32 * j;
+              cp_async_4(scale_stage(s) + c, scales + (size_t)min(n0 + c, N - 1) * G + grp);
+            }
+          }
+          cp_async_arrive_noinc(&full[s]);
+          used |= 1u << s;
+          fill_parity ^= 1u << s;
+          if (first_tile && i == pre - 1 && lane == 0) {
+            // The weights of the first stages are on their way; the
+            // activations come from the quantization kernel, which may still
+            // be running (programmatic dependent launch): wait for it here.
+            wait_for_prerequisite_grid();
+            for (int j = 0; j < pre; ++j) tma_load_2d(act_stage(j), &tm_x, (kt_begin + j) * kTileK, m0, &full[j]);
+          }
         }
       }
       __syncwarp();
@@ -430,6 +460,19 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     if (lane == 0) mbar_arrive(&empty[s]);  // this warp is done with stage s
     if (last) add_group(acc, P, sc0, sc1);
   };
+  // Per stage, the parity of the consumers' next wait on full[s] (stages
+  // restart at 0 every tile: see the producer).
+  uint32_t cons_parity = 0;
+  auto next_parity = [&](auto stage) {
+    constexpr int s = decltype(stage)::value;
+    const uint32_t p = (cons_parity >> s) & 1;
+    cons_parity ^= 1u << s;
+    return p;
+  };
+  for (int tl = tile_begin; tl < tile_end; tl += tile_step) {
+  set_tile(tl);
+#pragma unroll
+  for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   if constexpr (!kHalves) {
     if (n_tiles > 0) {
       if (wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
@@ -464,7 +507,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     int PQ[2][kRegs / 2] = {};
     Scale sb0 = 0, sb1 = 0;  // the previous tile's group scales (its second half's epilogue)
     bool prev_last = false;
-    auto tile_halves = [&](auto stage, int i, uint32_t ph) {
+    auto tile_halves = [&](auto stage, int i) {
       constexpr int s = decltype(stage)::value;
       constexpr int s_next = (s + 1) % kStages;
       const uint32_t(&cur)[4][4] = a[s & 1];
@@ -489,7 +532,10 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
         wgmma_rs_s8<BT / 2>(PQ[1], cur[st], desc + (BT / 2) * kTileK / 16 + 2 * st,
                             (st > 0 || !first) ? 1 : 0);
       wgmma_commit();
-      if (i + 1 < n_tiles) load_fragments(std::integral_constant<int, s_next>{}, s_next == 0 ? ph ^ 1 : ph, next);
+      if (i + 1 < n_tiles) {
+        constexpr auto sn = std::integral_constant<int, s_next>{};
+        load_fragments(sn, next_parity(sn), next);
+      }
       wgmma_wait_one();  // the first half is done
       if (last) add_group(acc, PQ[0], sc0, sc1);
       wgmma_wait_all();  // the second half is done
@@ -499,12 +545,14 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       sb1 = sc1;
       prev_last = last;
     };
-    if (n_tiles > 0) load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
+    if (n_tiles > 0) {
+      constexpr auto s0 = std::integral_constant<int, 0>{};
+      load_fragments(s0, next_parity(s0), a[0]);
+    }
     for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
-      const uint32_t ph = (i0 / kStages) & 1;
       static_for<0, kStages>([&](auto stage) {
         constexpr int si = decltype(stage)::value;
-        if (i0 + si < n_tiles) tile_halves(stage, i0 + si, ph);
+        if (i0 + si < n_tiles) tile_halves(stage, i0 + si);
       });
     }
     if (prev_last) add_group(acc + kRegs / 2, PQ[1], sb0, sb1);  // tokens 64..127
@@ -545,7 +593,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
                                                         // warp's store land 2 rows (544 or 1056 B) apart,
                                                         // 8 banks apart: no bank conflicts
   static_assert(BT * kRowElems * sizeof(T) <= kStages * Cfg::kStageBytes, "staged tile must fit the stages");
-  T* staged = reinterpret_cast<T*>(smem);
+  static_assert(!kPersistent || Cfg::kStagedOffset + BT * kRowElems * sizeof(T) + 1024 <= Cfg::kSmemBytesPersistent,
+                "staged tile must fit its region");
+  T* staged = reinterpret_cast<T*>(kPersistent ? smem + Cfg::kStagedOffset : smem);
   const T* bias = static_cast<const T*>(args.bias);
   T* y = static_cast<T*>(args.y);
   // Per-thread factors, loaded before the first shared-memory store so that
@@ -595,6 +645,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       for (int e = 0; e < kVec && n + e < N; ++e) dst[e] = src[e];
     }
   }
+  }  // tiles
 #endif
 }
 
@@ -630,14 +681,19 @@ bool wgmma_available() {
 // Tokens per block: the smallest wgmma N that holds M, up to 128.
 static int tokens_per_block(int64_t M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128; }
 
+template <int BT, bool kPersistent>
+constexpr int smem_bytes() {
+  return kPersistent ? TileConfig<BT>::kSmemBytesPersistent : TileConfig<BT>::kSmemBytes;
+}
+
 // Lets the kernel instantiation use its dynamic shared memory (once per instantiation).
-template <typename T, bool kIntScale, int BT, bool kGroup128>
+template <typename T, bool kIntScale, int BT, bool kGroup128, bool kPersistent = false>
 static cudaError_t kernel_ready() {
   static std::once_flag once;
   static cudaError_t err = cudaSuccess;
   std::call_once(once, [] {
-    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, TileConfig<BT>::kSmemBytes);
+    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kPersistent>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kPersistent>());
   });
   return err;
 }
@@ -727,16 +783,27 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
-template <typename T, bool kIntScale, int BT, bool kGroup128>
+template <typename T, bool kIntScale, int BT, bool kGroup128, bool kPersistent = false>
 static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
-  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128>;
-  constexpr int smem = TileConfig<BT>::kSmemBytes;
-  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128>()));
-  const dim3 grid((args.N + kBlockChannels - 1) / kBlockChannels, (args.M + BT - 1) / BT, splits);
+  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kPersistent>;
+  constexpr int smem = smem_bytes<BT, kPersistent>();
+  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kPersistent>()));
+  const int gx = (args.N + kBlockChannels - 1) / kBlockChannels, gy = (args.M + BT - 1) / BT;
+  // Persistent: one block per SM (BT = 128 runs one per SM), at most one per tile.
+  const dim3 grid = kPersistent ? dim3((unsigned)std::min(gx * gy, sm_count())) : dim3(gx, gy, splits);
   IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kThreads), smem, splits, stream, tm_x, tm_w, args));
   IS_LAUNCH_CHECK();
   return 0;
+}
+
+// IS_PERSISTENT=1 (experimental, read on every call like IS_GEMM_PATH) runs
+// the 128-token tiles without split-K on the persistent kernel, where K / 128
+// is even (every tile then starts on an even stage, which the pair-wise
+// weight copies and the fragment ring need).
+static bool use_persistent(int K, int splits) {
+  const char* env = std::getenv("IS_PERSISTENT");
+  return env != nullptr && env[0] == '1' && splits == 1 && (K / kTileK) % 2 == 0;
 }
 
 template <typename T, bool kIntScale, bool kGroup128>
@@ -747,7 +814,9 @@ static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, c
     case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm_x, tm_w, args, splits, stream);
-    default: return launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
+    default:
+      return use_persistent(args.K, splits) ? launch_typed<T, kIntScale, 128, kGroup128, true>(tm_x, tm_w, args, splits, stream)
+                                            : launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
   }
 }
 
