@@ -55,6 +55,7 @@ def _run_int(x_np, w, bias_np, name, group_size, packed=None):
 EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 incl. LLaMA sizes
     (1, 4096, 4096), (2, 11008, 4096), (7, 4096, 11008), (16, 14336, 4096), (33, 4096, 14336),
     (128, 128, 16384), (1000, 16384, 128), (4096, 256, 4096), (3, 136, 256), (300, 200, 512),
+    (520, 4224, 512),  # 33 x 5 = 165 tiles of 128 x 128: persistent blocks walk one or two tiles
 ]
 
 
