@@ -25,7 +25,10 @@ GENCODE="${IS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 
 echo "== build"
-if cmake -S plugins -B build/plugins -DIS_CUDA_GENCODE="$GENCODE" ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} > "$OUT/build.log" 2>&1 \
+# The CUDA compiler is named explicitly: a build folder configured on another
+# machine (a different nvcc path in its cache) is then reconfigured, not refused.
+NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+if cmake -S plugins -B build/plugins -DCMAKE_CUDA_COMPILER="$NVCC" -DIS_CUDA_GENCODE="$GENCODE" ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} > "$OUT/build.log" 2>&1 \
    && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1; then
   summary+=("build: ok")
 else
