@@ -22,7 +22,7 @@ PY
 for name in one_tile two_tiles two_tiles_k2048; do
   for p in 0 1; do
     echo "== racecheck $name IS_PERSISTENT=$p"
-    IS_PERSISTENT=$p timeout 300 compute-sanitizer --tool racecheck --racecheck-report hazard --print-limit 40 \
+    IS_PERSISTENT=$p timeout 100 compute-sanitizer --tool racecheck --racecheck-report hazard --print-limit 40 \
       build/plugins/plugin_host "build/pers_$name" > "$OUT/race_${name}_$p.log" 2>&1
     grep -h 'plugin_host:\|SUMMARY' "$OUT/race_${name}_$p.log"
   done
