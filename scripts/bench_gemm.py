@@ -223,7 +223,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer shapes and batch sizes")
     ap.add_argument("--timing", choices=["stream", "replay"], default="stream",
                     help="stream: calls back to back in one graph (default); replay: one graph per call with an L2 flush (up to v8b)")
-    ap.add_argument("--persistent", action="store_true", help="add a column for IS_PERSISTENT=1 (experimental)")
+    ap.add_argument("--persistent", action="store_true",
+                    help="add columns for our op forced onto the persistent wgmma kernel (IS_PERSISTENT=1) and off it (=0)")
     ap.add_argument("--ab", action="store_true", help="time only our int-scale op and cuBLAS FP16 (quick A/B of a change)")
     ap.add_argument("--ms", default="", help="comma-separated batch sizes instead of the default list")
     ap.add_argument("--shape", action="append", default=[], metavar="NxK", help="only these weight shapes")
@@ -254,8 +255,9 @@ def main() -> None:
                 return plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y)
 
             columns = {"int_scale_w4a8": (int_op, {}), "cublas_fp16": (peer["cublas_fp16"], {})}
-            if args.persistent:  # the experimental persistent wgmma kernel (IS_PERSISTENT=1)
+            if args.persistent:  # the persistent wgmma kernel forced on and off (the default picks by K)
                 columns["int_scale_persistent"] = (int_op, {"IS_PERSISTENT": "1"})
+                columns["int_scale_grid"] = (int_op, {"IS_PERSISTENT": "0"})
             if not args.ab:  # A/B runs of a change: our op and the baseline only
                 columns.update({
                     "float_scale_w4a8": (float_op, {}),
@@ -274,7 +276,8 @@ def main() -> None:
                     columns["weight_read"] = (lambda i: sets[i]["wq"].sum(), {})
             t = bench_columns(columns, n_sets, args.timing)
             if args.ab:
-                extra = f"  persistent {t['int_scale_persistent']:8.1f} us" if args.persistent else ""
+                extra = (f"  persistent {t['int_scale_persistent']:8.1f} us  grid {t['int_scale_grid']:8.1f} us"
+                         if args.persistent else "")
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
                       f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us{extra}", flush=True)
                 continue

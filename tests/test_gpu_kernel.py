@@ -63,9 +63,12 @@ def _set_path(monkeypatch, path: str) -> str:
     monkeypatch.delenv("IS_PERSISTENT", raising=False)
     if path == "auto":
         monkeypatch.delenv("IS_GEMM_PATH", raising=False)
-    elif path == "persistent":  # the experimental persistent wgmma kernel (128-token tiles without split-K)
+    elif path == "persistent":  # the persistent wgmma kernel wherever it applies (128-token tiles, no split-K)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_PERSISTENT", "1")
+    elif path == "wgmma":  # the wgmma kernel with one block per tile (never persistent)
+        monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
+        monkeypatch.setenv("IS_PERSISTENT", "0")
     else:
         monkeypatch.setenv("IS_GEMM_PATH", path)
     return path
@@ -76,13 +79,17 @@ def gemm_path(request, monkeypatch):
     """Every GEMM path of the library: "auto" (the library's choice), the
     mma.sync path forced through IS_GEMM_PATH (what sm_80/sm_89 GPUs always
     take) and the sm_90a wgmma path forced wherever it can run (group sizes
-    that are multiples of 128; elsewhere, and off Hopper, it falls back)."""
+    that are multiples of 128; elsewhere, and off Hopper, it falls back),
+    once with one block per tile and once on the persistent kernel for the
+    128-token tiles (the library's choice takes it for K <= 8192)."""
     return _set_path(monkeypatch, request.param)
 
 
-@pytest.fixture(params=["auto", "mma", "persistent"])
+@pytest.fixture(params=["auto", "mma", "wgmma"])
 def gemm_path_2(request, monkeypatch):
-    """The library's choice and the mma.sync path (for the larger sweeps)."""
+    """The library's choice (persistent at 128-token tiles with K <= 8192),
+    the mma.sync path and the wgmma path with one block per tile (for the
+    larger sweeps)."""
     return _set_path(monkeypatch, request.param)
 
 

@@ -253,7 +253,7 @@ struct WgmmaArgs {
 
 // kGroup128: group_size == 128, one group per tile (no index arithmetic for
 // group boundaries in the loop); otherwise group_size is a multiple of 128.
-// kPersistent (experimental, IS_PERSISTENT=1; BT = 128 without split-K): a
+// kPersistent (BT = 128 without split-K; see use_persistent): a
 // grid of one block per SM walks the (channel, token) tiles; the producer
 // runs into the next tile while the consumers write the current one's output,
 // so the pipeline fill is paid once per block instead of once per tile.
@@ -802,13 +802,20 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
   return 0;
 }
 
-// IS_PERSISTENT=1 (experimental, read on every call like IS_GEMM_PATH) runs
-// the 128-token tiles without split-K on the persistent kernel, where K / 128
-// is even (every tile then starts on an even stage, which the pair-wise
-// weight copies and the fragment ring need).
+// The persistent kernel runs the 128-token tiles without split-K where
+// K / 128 is even (every tile then starts on an even stage, which the
+// pair-wise weight copies and the fragment ring need) and K <= 8192: measured
+// on the H100 (PERF.md v12) it was 4-14% faster at M >= 1024 for K = 4096 and
+// 3-4% slower for 4096 x 14336, where the fill it saves is 2 of 112 k-tiles.
+// IS_PERSISTENT=1 forces it wherever it applies, IS_PERSISTENT=0 never (read
+// on every call, like IS_GEMM_PATH).
+constexpr int kPersistentMaxK = 8192;
 static bool use_persistent(int K, int splits) {
+  if (splits != 1 || (K / kTileK) % 2 != 0) return false;
   const char* env = std::getenv("IS_PERSISTENT");
-  return env != nullptr && env[0] == '1' && splits == 1 && (K / kTileK) % 2 == 0;
+  if (env != nullptr && env[0] == '1') return true;
+  if (env != nullptr && env[0] == '0') return false;
+  return K <= kPersistentMaxK;
 }
 
 template <typename T, bool kIntScale, bool kGroup128>
