@@ -10,9 +10,10 @@ with weights rotated among enough copies to exceed L2:
   path (the sm_80/sm_89 kernel, IS_GEMM_PATH=mma) and on the wgmma path, cuBLAS FP16 (torch.matmul),
   INT8 (torch._int_mm), W4A16 (aten._weight_int4pack_mm), FP8 (torch._scaled_mm).
 Prints ratios over cuBLAS FP16 and, for M <= 16, the weight-byte bandwidth as
-a share of a device-to-device copy measured in the same run, and the time of a
-plain read of the packed weights at that size (torch's sum over them,
-`weight_read`). Writes JSON/CSV.
+a share of a device-to-device copy measured in the same run, and the share
+that a device-to-device copy of the packed weights alone reaches at that size
+(`weight_copy`: what a call of a few MB can get, launch and ramp-up
+included). Writes JSON/CSV.
 
     python scripts/bench_gemm.py --out OUT_DIR [--quick]
 """
@@ -225,6 +226,8 @@ def main() -> None:
                     help="stream: calls back to back in one graph (default); replay: one graph per call with an L2 flush (up to v8b)")
     ap.add_argument("--persistent", action="store_true",
                     help="add columns for our op forced onto the persistent wgmma kernel (IS_PERSISTENT=1) and off it (=0)")
+    ap.add_argument("--variant", action="append", default=[], metavar="VAR=VALUE",
+                    help="add a column for our op with this environment knob set (e.g. IS_BT=128); repeatable")
     ap.add_argument("--ab", action="store_true", help="time only our int-scale op and cuBLAS FP16 (quick A/B of a change)")
     ap.add_argument("--ms", default="", help="comma-separated batch sizes instead of the default list")
     ap.add_argument("--shape", action="append", default=[], metavar="NxK", help="only these weight shapes")
@@ -244,6 +247,7 @@ def main() -> None:
         wbytes = n * k // 2 + n * (k // 128) * 4 + n * 4
         n_sets = max(2, math.ceil(3 * L2_BYTES / (n * k * 2)))
         sets, w16 = make_sets(n, k, n_sets)
+        copies: list = []  # destinations of the weight_copy column (M <= 16)
         for m in ms:
             peer, x16 = peers(m, n, k, w16, n_sets)
             ws = plugin.workspace_for(m, n, k, "cuda")
@@ -258,6 +262,9 @@ def main() -> None:
             if args.persistent:  # the persistent wgmma kernel forced on and off (the default picks by K)
                 columns["int_scale_persistent"] = (int_op, {"IS_PERSISTENT": "1"})
                 columns["int_scale_grid"] = (int_op, {"IS_PERSISTENT": "0"})
+            for v in args.variant:  # our op under a knob of the library (IS_BT, IS_SPLITS, ...)
+                var, val = v.split("=", 1)
+                columns[f"int_scale_{var}={val}"] = (int_op, {var: val})
             if not args.ab:  # A/B runs of a change: our op and the baseline only
                 columns.update({
                     "float_scale_w4a8": (float_op, {}),
@@ -270,19 +277,26 @@ def main() -> None:
                     **{name: (fn, {}) for name, fn in peer.items() if name != "cublas_fp16"},
                 })
                 if m <= 16:
-                    # A plain read of the packed weights at this size (torch's sum: reads them once,
-                    # writes one value): the reference for decode that the 1 GB copy is not, since a
-                    # call of a few MB pays its launch and ramp-up as our op does.
-                    columns["weight_read"] = (lambda i: sets[i]["wq"].sum(), {})
+                    # A copy of the packed weights alone at this size: the decode reference the 1 GB
+                    # copy is not, since a call of a few MB pays its launch and ramp-up as our op
+                    # does. (v11 timed torch's sum over them instead: an int32 reduction ran at
+                    # ~0.5 TB/s, slower than cuBLAS FP16, so it measured the reduction, not the read.)
+                    if not copies:
+                        copies.extend(torch.empty_like(st["wq"]) for st in sets)
+                    columns["weight_copy"] = (lambda i: copies[i].copy_(sets[i]["wq"]), {})
             t = bench_columns(columns, n_sets, args.timing)
             if args.ab:
                 extra = (f"  persistent {t['int_scale_persistent']:8.1f} us  grid {t['int_scale_grid']:8.1f} us"
                          if args.persistent else "")
+                extra += "".join(f"  {v} {t[f'int_scale_{v}']:8.1f} us" for v in args.variant)
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
                       f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us{extra}", flush=True)
                 continue
             row = dict(N=n, K=k, M=m, **{f"{c}_us": v for c, v in t.items()})
             row["weight_bw_share"] = (wbytes / (t["int_scale_w4a8"] * 1e-6)) / bw if m <= 16 else None
+            if "weight_copy" in t:  # read + write of the packed weights, as the 1 GB copy's bw counts both
+                wq_bytes = sets[0]["wq"].numel() * sets[0]["wq"].element_size()
+                row["weight_copy_bw_share"] = (2 * wq_bytes / (t["weight_copy"] * 1e-6)) / bw
             rows.append(row)
             base = t["cublas_fp16"]
             print(f"N={n:6d} K={k:6d} M={m:5d} | int {base / t['int_scale_w4a8']:5.2f}x ({t['int_scale_w4a8']:8.1f} us) "
@@ -290,7 +304,8 @@ def main() -> None:
                   + f"mma-path {base / t['int_scale_mma_path']:5.2f}x wgmma-path {base / t['int_scale_wgmma_path']:5.2f}x quant {t['act_quant_only']:6.1f} us | "
                   + " ".join(f"{c} {base / v:5.2f}x" for c, v in t.items() if c.startswith(("int8", "w4a16", "fp8")))
                   + (f" | bw {row['weight_bw_share'] * 100:4.0f}%" if row["weight_bw_share"] else "")
-                  + (f" read {t['weight_read']:6.1f} us" if "weight_read" in t else ""), flush=True)
+                  + (f" (copy of the weights alone: {row['weight_copy_bw_share'] * 100:4.0f}%)"
+                     if "weight_copy_bw_share" in row else ""), flush=True)
         torch.cuda.empty_cache()
     if args.ab:
         return
