@@ -50,6 +50,17 @@
 // INT32, deterministic for the float baseline) and writes Y. No workspace, no
 // atomics, no second kernel.
 //
+// Persistent grid. 128-token tiles without split-K (K <= 8192, K / 128 even:
+// use_persistent) run on a grid of one block per SM that walks the tiles;
+// the producer fills the next tile's stages while the consumers write the
+// current tile's output, so the pipeline fill is paid once per block. Each
+// tile restarts at stage 0; producer and consumers keep one parity bit per
+// stage instead of deriving it from the k-tile index.
+//
+// Tokens per block: the smallest wgmma N that holds M, or 64 instead of 128
+// where a waves x k-tiles model says the smaller tiles finish first
+// (choose_tokens_per_block: N = 4096 at M = 65-128).
+//
 // Tails: TMA fills rows past M (tokens) and past N (channels) with zeros;
 // they are computed and not stored.
 #include <cuda.h>
