@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Diagnostics for the experimental persistent wgmma kernel (IS_PERSISTENT=1),
+# Diagnostics for the persistent wgmma kernel (IS_PERSISTENT=1 forces it),
 # after `bash scripts/gpu_suite.sh` has built build/plugins:
 #  1. racecheck with per-hazard reports (thread and block indices) on cases
 #     where persistent blocks walk one tile, two tiles, and two tiles with a

@@ -85,15 +85,32 @@ __device__ __forceinline__ void wait_for_prerequisite_grid() {
 #endif
 }
 
+// An attribute of the current device, asked once per attribute and process
+// (the library serves one device per process); `fallback` where the query
+// fails (no device, no driver), which is then cleared as the "last error".
+template <cudaDeviceAttr kAttr>
+inline int device_attribute(int fallback) {
+  static const int value = [fallback] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess && cudaDeviceGetAttribute(&v, kAttr, dev) == cudaSuccess) return v;
+    cudaGetLastError();
+    return fallback;
+  }();
+  return value;
+}
+
 // Whether the current device runs programmatic dependent launch (sm_90+).
-inline bool has_pdl() {
-  static int major = -1;
-  if (major < 0) {
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-      major = 0;
-  }
-  return major >= 9;
+inline bool has_pdl() { return device_attribute<cudaDevAttrComputeCapabilityMajor>(0) >= 9; }
+
+// The launch attribute that groups blocks into thread-block clusters of
+// (1, 1, cluster_z) (split-K over grid z).
+inline cudaLaunchAttribute cluster_attribute(int cluster_z) {
+  cudaLaunchAttribute attr = {};
+  attr.id = cudaLaunchAttributeClusterDimension;
+  attr.val.clusterDim.x = 1;
+  attr.val.clusterDim.y = 1;
+  attr.val.clusterDim.z = (unsigned)cluster_z;
+  return attr;
 }
 
 // Launch kernel<<<grid, block, smem, stream>>>(args...) with a programmatic
@@ -117,28 +134,14 @@ inline cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 b
     attr[n].val.programmaticStreamSerializationAllowed = 1;
     ++n;
   }
-  if (cluster_z > 0) {
-    attr[n].id = cudaLaunchAttributeClusterDimension;
-    attr[n].val.clusterDim.x = 1;
-    attr[n].val.clusterDim.y = 1;
-    attr[n].val.clusterDim.z = (unsigned)cluster_z;
-    ++n;
-  }
+  if (cluster_z > 0) attr[n++] = cluster_attribute(cluster_z);
   cfg.attrs = attr;
   cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 // Streaming multiprocessors of the current device.
-inline int sm_count() {
-  static int count = 0;
-  if (count == 0) {
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-      count = 1;
-  }
-  return count;
-}
+inline int sm_count() { return device_attribute<cudaDevAttrMultiProcessorCount>(1); }
 
 }  // namespace is
 

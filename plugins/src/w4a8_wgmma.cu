@@ -683,12 +683,11 @@ static PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
 bool wgmma_available() {
   static int available = -1;
   if (available < 0) {
-    int dev = 0, major = 0, minor = 0, built = 0;
-    available = cudaGetDevice(&dev) == cudaSuccess &&
-                cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess &&
-                cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) == cudaSuccess &&
-                major == 9 && minor == 0 && cudaMemcpyFromSymbol(&built, g_wgmma_built, sizeof(int)) == cudaSuccess &&
-                built == 1 && tensor_map_encoder() != nullptr;
+    int built = 0;
+    available = device_attribute<cudaDevAttrComputeCapabilityMajor>(0) == 9 &&
+                device_attribute<cudaDevAttrComputeCapabilityMinor>(-1) == 0 &&
+                cudaMemcpyFromSymbol(&built, g_wgmma_built, sizeof(int)) == cudaSuccess && built == 1 &&
+                tensor_map_encoder() != nullptr;
     cudaGetLastError();  // a failed probe must not linger as the sticky "last error"
   }
   return available == 1;
@@ -731,11 +730,7 @@ static const int* active_clusters() {
       cfg.gridDim = dim3(1, 1, s);
       cfg.blockDim = dim3(kThreads);
       cfg.dynamicSmemBytes = TileConfig<BT>::kSmemBytes;
-      cudaLaunchAttribute attr;
-      attr.id = cudaLaunchAttributeClusterDimension;
-      attr.val.clusterDim.x = 1;
-      attr.val.clusterDim.y = 1;
-      attr.val.clusterDim.z = (unsigned)s;
+      cudaLaunchAttribute attr = cluster_attribute(s);
       cfg.attrs = &attr;
       cfg.numAttrs = 1;
       if (cudaOccupancyMaxActiveClusters(&count[s], kernel, &cfg) != cudaSuccess) count[s] = 0;
