@@ -424,21 +424,14 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
 #pragma unroll
   for (int r = 0; r < kRegs; ++r) P[r] = 0;
   uint32_t a[2][4][4];
-  // A tile's weights for this thread: 16 bytes of each of its two channels,
-  // read from stage s once full[s] completed. (The token halves load them a
-  // tile before they unpack them, so that the loads' latency behind the
-  // wgmma's shared-memory reads is hidden; see tile_halves.)
-  auto load_weight_words = [&](auto stage, uint32_t parity, uint4& w0, uint4& w1) {
+  auto load_fragments = [&](auto stage, uint32_t parity, uint32_t (&f)[4][4]) {
     constexpr int s = decltype(stage)::value;
     mbar_wait(&full[s], parity);
     // An odd stage's copy landed with the even one before it, which this
     // thread has already waited for (stages are consumed in order).
     const uint8_t* w = w_pair(s) + (s & 1) * (kTileK / 2) + 16 * t;
-    w0 = *reinterpret_cast<const uint4*>(w + row * kWeightRowBytes);
-    w1 = *reinterpret_cast<const uint4*>(w + (row + 8) * kWeightRowBytes);
-  };
-  // The A fragments of the tile's 4 k32 steps from its weight words.
-  auto unpack_fragments = [](const uint4& w0, const uint4& w1, uint32_t (&f)[4][4]) {
+    const uint4 w0 = *reinterpret_cast<const uint4*>(w + row * kWeightRowBytes);
+    const uint4 w1 = *reinterpret_cast<const uint4*>(w + (row + 8) * kWeightRowBytes);
     // Word st of a row's 16 bytes is k32 step st (see "The k permutation").
     unpack_word_even_odd(w0.x, f[0][0], f[0][2]);
     unpack_word_even_odd(w1.x, f[0][1], f[0][3]);
@@ -448,11 +441,6 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     unpack_word_even_odd(w1.z, f[2][1], f[2][3]);
     unpack_word_even_odd(w0.w, f[3][0], f[3][2]);
     unpack_word_even_odd(w1.w, f[3][1], f[3][3]);
-  };
-  auto load_fragments = [&](auto stage, uint32_t parity, uint32_t (&f)[4][4]) {
-    uint4 w0, w1;
-    load_weight_words(stage, parity, w0, w1);
-    unpack_fragments(w0, w1, f);
   };
   const uint64_t desc0 = desc_k_major_sw128(smem_u32(smem));
   // Tile i = i0 + s of a round of kStages tiles; ph = parity of the round.
@@ -534,11 +522,11 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     // ping-pong: 4096^3 216 -> 206 us, 28672x4096 M = 4096 1494 -> 1426 us,
     // M = 128 49.6 -> 46.0 us (PERF.md, v11).
     int PQ[2][kRegs / 2] = {};
-    uint4 nw0, nw1;          // the weight words of the tile after the next (loaded a tile ahead)
     Scale sb0 = 0, sb1 = 0;  // the previous tile's group scales (its second half's epilogue)
     bool prev_last = false;
     auto tile_halves = [&](auto stage, int i) {
       constexpr int s = decltype(stage)::value;
+      constexpr int s_next = (s + 1) % kStages;
       const uint32_t(&cur)[4][4] = a[s & 1];
       uint32_t(&next)[4][4] = a[(s + 1) & 1];  // tile i - 1's fragments: retired
       const int kt = kt_begin + i;
@@ -561,15 +549,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
         wgmma_rs_s8<BT / 2>(PQ[1], cur[st], desc + (BT / 2) * kTileK / 16 + 2 * st,
                             (st > 0 || !first) ? 1 : 0);
       wgmma_commit();
-      // Unpack tile i + 1's weight words (loaded during tile i - 1), then
-      // load tile i + 2's: a whole tile lies between each load and its first
-      // use. (Loaded right before the unpack, as up to v12, the first unpack
-      // instruction waited on the load behind the wgmma's shared-memory
-      // reads: ~1.5% of the samples at each of the 8 sites at 4096^3.)
-      if (i + 1 < n_tiles) unpack_fragments(nw0, nw1, next);
-      if (i + 2 < n_tiles) {
-        constexpr auto s2 = std::integral_constant<int, (s + 2) % kStages>{};
-        load_weight_words(s2, next_parity(s2), nw0, nw1);
+      if (i + 1 < n_tiles) {
+        constexpr auto sn = std::integral_constant<int, s_next>{};
+        load_fragments(sn, next_parity(sn), next);
       }
       wgmma_wait_one();  // the first half is done
       if (last) add_group(acc, PQ[0], sc0, sc1);
@@ -582,10 +564,6 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     if (n_tiles > 0) {
       constexpr auto s0 = std::integral_constant<int, 0>{};
       load_fragments(s0, next_parity(s0), a[0]);
-    }
-    if (n_tiles > 1) {
-      constexpr auto s1 = std::integral_constant<int, 1>{};
-      load_weight_words(s1, next_parity(s1), nw0, nw1);
     }
     for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
       static_for<0, kStages>([&](auto stage) {
