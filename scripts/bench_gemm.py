@@ -225,13 +225,15 @@ def main() -> None:
     ap.add_argument("--timing", choices=["stream", "replay"], default="stream",
                     help="stream: calls back to back in one graph (default); replay: one graph per call with an L2 flush (up to v8b)")
     ap.add_argument("--persistent", action="store_true",
-                    help="add columns for our op forced onto the persistent wgmma kernel (IS_PERSISTENT=1) and off it (=0)")
+                    help="shorthand for --variant IS_PERSISTENT=1 --variant IS_PERSISTENT=0 (the persistent wgmma kernel forced on and off)")
     ap.add_argument("--variant", action="append", default=[], metavar="VAR=VALUE",
                     help="add a column for our op with this environment knob set (e.g. IS_BT=128); repeatable")
     ap.add_argument("--ab", action="store_true", help="time only our int-scale op and cuBLAS FP16 (quick A/B of a change)")
     ap.add_argument("--ms", default="", help="comma-separated batch sizes instead of the default list")
     ap.add_argument("--shape", action="append", default=[], metavar="NxK", help="only these weight shapes")
     args = ap.parse_args()
+    if args.persistent:
+        args.variant += ["IS_PERSISTENT=1", "IS_PERSISTENT=0"]
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     shapes = SHAPES[:2] if args.quick else SHAPES
@@ -259,9 +261,6 @@ def main() -> None:
                 return plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y)
 
             columns = {"int_scale_w4a8": (int_op, {}), "cublas_fp16": (peer["cublas_fp16"], {})}
-            if args.persistent:  # the persistent wgmma kernel forced on and off (the default picks by K)
-                columns["int_scale_persistent"] = (int_op, {"IS_PERSISTENT": "1"})
-                columns["int_scale_grid"] = (int_op, {"IS_PERSISTENT": "0"})
             for v in args.variant:  # our op under a knob of the library (IS_BT, IS_SPLITS, ...)
                 var, val = v.split("=", 1)
                 columns[f"int_scale_{var}={val}"] = (int_op, {var: val})
@@ -286,9 +285,7 @@ def main() -> None:
                     columns["weight_copy"] = (lambda i: copies[i].copy_(sets[i]["wq"]), {})
             t = bench_columns(columns, n_sets, args.timing)
             if args.ab:
-                extra = (f"  persistent {t['int_scale_persistent']:8.1f} us  grid {t['int_scale_grid']:8.1f} us"
-                         if args.persistent else "")
-                extra += "".join(f"  {v} {t[f'int_scale_{v}']:8.1f} us" for v in args.variant)
+                extra = "".join(f"  {v} {t[f'int_scale_{v}']:8.1f} us" for v in args.variant)
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
                       f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us{extra}", flush=True)
                 continue
