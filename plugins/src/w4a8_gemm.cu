@@ -445,7 +445,7 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
     return launch_wgmma_gemm(ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
                              (int)M, (int)N, (int)K, group_size, stream);
   }
-  // At M <= 4 the K-split GEMM quantizes X itself (no workspace traffic).
+  // At M <= 2 with M * K <= 16384 the K-split GEMM quantizes X itself (use_fused_quant; no workspace traffic).
   if (!use_fused_quant(x, M, N, K))
     if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kNatural, stream)) return e;
   const auto* w = reinterpret_cast<const uint32_t*>(wq);

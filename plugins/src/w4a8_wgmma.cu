@@ -809,8 +809,9 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
 }
 
 // The persistent kernel runs the 128-token tiles without split-K where
-// K / 128 is even (every tile then starts on an even stage, which the
-// pair-wise weight copies and the fragment ring need) and K <= 8192: measured
+// K / 128 is even (the configuration the GPU tests and the sanitizer cover;
+// every tile restarts at stage 0, so odd counts may work but were never run)
+// and K <= 8192: measured
 // on the H100 (PERF.md v12) it was 4-14% faster at M >= 1024 for K = 4096 and
 // 3-4% slower for 4096 x 14336, where the fill it saves is 2 of 112 k-tiles.
 // IS_PERSISTENT=1 forces it wherever it applies, IS_PERSISTENT=0 never (read
