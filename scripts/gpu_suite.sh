@@ -51,24 +51,27 @@ from tests.test_gpu_plugin import write_case
 # the pipeline's stages, so stages are refilled; the last has 65 x 3 = 195
 # tiles of 128 x 128 and K / 128 = 2, so on the persistent kernel (132 blocks
 # on an H100) some blocks walk two tiles and every tile restarts the stages.
-cases = [((1, 136, 256, 64, "fp16", True), 0), ((7, 72, 512, 128, "bf16", False), 0),
-         ((300, 40, 384, 128, "fp32", True), 0), ((260, 256, 2048, 128, "fp16", True), 0),
-         ((260, 8320, 256, 128, "fp16", True), 1)]
-for i, (c, persistent) in enumerate(cases):
+# The last two run the experimental stream-K kernel (IS_STREAMK=1): tiles
+# split over several blocks, with 128 and with 64 tokens per block.
+cases = [((1, 136, 256, 64, "fp16", True), 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0),
+         ((300, 40, 384, 128, "fp32", True), 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0),
+         ((260, 8320, 256, 128, "fp16", True), 1, 0), ((300, 8192, 256, 128, "fp16", True), 0, 1),
+         ((64, 12288, 512, 128, "bf16", True), 0, 1)]
+for i, (c, persistent, streamk) in enumerate(cases):
     write_case(Path(f"build/san{i}"), *c, seed=i)
-    print(f"build/san{i} {persistent}")
+    print(f"build/san{i} {persistent} {streamk}")
 PY
 san_ok=1
 n_cases=0
-while read -r d persistent; do
+while read -r d persistent streamk; do
   n_cases=$((n_cases + 1))
   for tool in memcheck racecheck; do
-    if ! IS_PERSISTENT=$persistent timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
-      san_ok=0; echo "sanitizer $tool failed on $d (IS_PERSISTENT=$persistent)"
+    if ! IS_PERSISTENT=$persistent IS_STREAMK=$streamk timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
+      san_ok=0; echo "sanitizer $tool failed on $d (IS_PERSISTENT=$persistent IS_STREAMK=$streamk)"
     fi
   done
 done < "$OUT/sanitizer_cases.txt"
-if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one on the persistent kernel)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
+if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
 
 if [ "$BENCH" != "--no-bench" ]; then
   echo "== benchmark"

@@ -61,11 +61,15 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
 
 def _set_path(monkeypatch, path: str) -> str:
     monkeypatch.delenv("IS_PERSISTENT", raising=False)
+    monkeypatch.delenv("IS_STREAMK", raising=False)
     if path == "auto":
         monkeypatch.delenv("IS_GEMM_PATH", raising=False)
     elif path == "persistent":  # the persistent wgmma kernel wherever it applies (128-token tiles, no split-K)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_PERSISTENT", "1")
+    elif path == "streamk":  # EXPERIMENTAL: the stream-K wgmma kernel for the 64- and 128-token tiles (M > 32)
+        monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
+        monkeypatch.setenv("IS_STREAMK", "1")
     elif path == "wgmma":  # the wgmma kernel with one block per tile (never persistent)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_PERSISTENT", "0")
@@ -74,18 +78,19 @@ def _set_path(monkeypatch, path: str) -> str:
     return path
 
 
-@pytest.fixture(params=["auto", "mma", "wgmma", "persistent"])
+@pytest.fixture(params=["auto", "mma", "wgmma", "persistent", "streamk"])
 def gemm_path(request, monkeypatch):
     """Every GEMM path of the library: "auto" (the library's choice), the
     mma.sync path forced through IS_GEMM_PATH (what sm_80/sm_89 GPUs always
     take) and the sm_90a wgmma path forced wherever it can run (group sizes
     that are multiples of 128; elsewhere, and off Hopper, it falls back),
-    once with one block per tile and once on the persistent kernel for the
-    128-token tiles (the library's choice takes it for K <= 8192)."""
+    once with one block per tile, once on the persistent kernel for the
+    128-token tiles (the library's choice takes it for K <= 8192) and once on
+    the experimental stream-K kernel (64- and 128-token tiles, IS_STREAMK=1)."""
     return _set_path(monkeypatch, request.param)
 
 
-@pytest.fixture(params=["auto", "mma", "wgmma"])
+@pytest.fixture(params=["auto", "mma", "wgmma", "streamk"])
 def gemm_path_2(request, monkeypatch):
     """The library's choice (persistent at 128-token tiles with K <= 8192),
     the mma.sync path and the wgmma path with one block per tile (for the

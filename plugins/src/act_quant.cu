@@ -40,13 +40,21 @@ __device__ __forceinline__ float block_max(float v) {
   return v;
 }
 
+// Sets n ints to 0, spread over the grid's threads (the wgmma path's stream-K
+// counters: the GEMM that follows waits for this kernel before it uses them).
+__device__ __forceinline__ void zero_ints_grid(int* p, int n) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) p[i] = 0;
+}
+
 // General rows (any K, any alignment): two passes over the row, one element
 // per thread and step.
 template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
-quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
+quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
+                     int* __restrict__ zero_ints, int n_zero) {
   allow_dependent_launch();  // the GEMM may start streaming weights now
   wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
+  zero_ints_grid(zero_ints, n_zero);
   const int64_t m = blockIdx.x;
   const T* row = x + m * K;
   float amax = 0.f;
@@ -66,9 +74,11 @@ constexpr int kMaxVecs = 8;
 
 template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
-quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa) {
+quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
+                         int* __restrict__ zero_ints, int n_zero) {
   allow_dependent_launch();  // the GEMM may start streaming weights now
   wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
+  zero_ints_grid(zero_ints, n_zero);
   constexpr int kN = Vec16<T>::kN;  // elements per vector: 8 (fp16/bf16) or 4 (fp32)
   const int64_t m = blockIdx.x;
   const int n_vec = (int)(K / kN);
@@ -120,7 +130,7 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
 
 // Host launcher shared with the GEMM entry points (no argument checks here).
 int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa, XqOrder order,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, int* zero_ints, int n_zero) {
   if (order == XqOrder::kWgmmaPermuted && K % 128) return IS_ERR_BAD_SHAPE;
   IS_DISPATCH_DTYPE(dtype, T, {
     const T* xt = static_cast<const T*>(x);
@@ -128,7 +138,7 @@ int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_
     const bool perm = order == XqOrder::kWgmmaPermuted;
     auto kernel = vec ? (perm ? quantize_rows_vec_kernel<T, true> : quantize_rows_vec_kernel<T, false>)
                       : (perm ? quantize_rows_kernel<T, true> : quantize_rows_kernel<T, false>);
-    IS_CUDA_TRY(launch_dependent(kernel, dim3((unsigned)M), dim3(kQuantThreads), 0, 0, stream, xt, K, xq, sa));
+    IS_CUDA_TRY(launch_dependent(kernel, dim3((unsigned)M), dim3(kQuantThreads), 0, 0, stream, xt, K, xq, sa, zero_ints, n_zero));
   });
   IS_LAUNCH_CHECK();
   return 0;

@@ -40,21 +40,47 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
 constexpr size_t kAlign = 256;
 __host__ __device__ inline size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-// Workspace layout: [xq int8 M*K][sa float M], each part 256-byte aligned.
+// Workspace layout: [xq int8 M*K][sa float M] and, where the wgmma path may
+// run stream-K (M > 32), [one int counter per 64-token tile][partial-sum
+// slots, kStreamKMaxBlocks x 128 x 128 x 4 bytes]; each part 256-byte aligned.
+// The quantization kernel zeroes the counters at every call (a TensorRT
+// workspace is scratch shared with other layers).
+constexpr int kStreamKMaxBlocks = 160;                   // >= the SMs of any sm_90 GPU
+constexpr size_t kStreamKSlotBytes = 128 * 128 * 4;      // one block's partials at 128 tokens
 struct Workspace {
   int8_t* xq;
   float* sa;
+  int* counters;   // nullptr below M = 33
+  void* partials;  // nullptr below M = 33
+  int n_counters;
 };
 
-inline size_t workspace_bytes(int64_t M, int64_t /*N*/, int64_t K) {
-  return align_up((size_t)M * K) + align_up((size_t)M * sizeof(float));
+inline bool workspace_has_stream_k(int64_t M) { return M > 32; }
+inline int64_t stream_k_counters(int64_t M, int64_t N) { return ((N + 127) / 128) * ((M + 63) / 64); }
+
+inline size_t workspace_bytes(int64_t M, int64_t N, int64_t K) {
+  size_t b = align_up((size_t)M * K) + align_up((size_t)M * sizeof(float));
+  if (workspace_has_stream_k(M))
+    b += align_up((size_t)stream_k_counters(M, N) * sizeof(int)) + (size_t)kStreamKMaxBlocks * kStreamKSlotBytes;
+  return b;
 }
 
-inline Workspace carve_workspace(void* base, int64_t M, int64_t K) {
+inline Workspace carve_workspace(void* base, int64_t M, int64_t N, int64_t K) {
   char* p = static_cast<char*>(base);
   Workspace w;
   w.xq = reinterpret_cast<int8_t*>(p);
-  w.sa = reinterpret_cast<float*>(p + align_up((size_t)M * K));
+  p += align_up((size_t)M * K);
+  w.sa = reinterpret_cast<float*>(p);
+  p += align_up((size_t)M * sizeof(float));
+  w.counters = nullptr;
+  w.partials = nullptr;
+  w.n_counters = 0;
+  if (workspace_has_stream_k(M)) {
+    w.counters = reinterpret_cast<int*>(p);
+    w.n_counters = (int)stream_k_counters(M, N);
+    p += align_up((size_t)w.n_counters * sizeof(int));
+    w.partials = p;
+  }
   return w;
 }
 

@@ -17,8 +17,10 @@ enum class XqOrder {
 };
 
 // act_quant.cu: contract steps 1-2 into the workspace.
+// zero_ints / n_zero: ints the kernel sets to 0 (the wgmma path's stream-K
+// counters; see Workspace), or nullptr / 0.
 int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa, XqOrder order,
-                    cudaStream_t stream);
+                    cudaStream_t stream, int* zero_ints = nullptr, int n_zero = 0);
 
 // w4a8_wgmma.cu: whether this build holds the sm_90a wgmma kernels and the
 // current device runs them; whether they handle (and are the faster path for)

@@ -439,9 +439,10 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
                     const float* C, const void* bias, void* y, int64_t M, int64_t N, int64_t K, int group_size,
                     void* workspace, size_t workspace_bytes_given, cudaStream_t stream) {
   if (int e = check_args(x, M, N, K, group_size, wq, workspace, workspace_bytes_given)) return e;
-  Workspace ws = carve_workspace(workspace, M, K);
+  Workspace ws = carve_workspace(workspace, M, N, K);
   if (use_wgmma_path(M, N, K, group_size)) {
-    if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kWgmmaPermuted, stream)) return e;
+    if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kWgmmaPermuted, stream, ws.counters, ws.n_counters))
+      return e;
     return launch_wgmma_gemm(ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
                              (int)M, (int)N, (int)K, group_size, stream);
   }

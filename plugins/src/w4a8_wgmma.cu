@@ -260,15 +260,24 @@ struct WgmmaArgs {
   const void* bias;
   void* y;
   int M, N, K, group_size;
+  int* counters;   // stream-K: one per tile, zeroed by the quantization kernel
+  void* partials;  // stream-K: kStreamKSlotBytes per block
 };
 
 // kGroup128: group_size == 128, one group per tile (no index arithmetic for
 // group boundaries in the loop); otherwise group_size is a multiple of 128.
-// kPersistent (BT = 128 without split-K; see use_persistent): a
-// grid of one block per SM walks the (channel, token) tiles; the producer
-// runs into the next tile while the consumers write the current one's output,
-// so the pipeline fill is paid once per block instead of once per tile.
-template <typename T, bool kIntScale, int BT, bool kGroup128, bool kPersistent = false>
+// kWalk: Walk::kGrid, one block per (channel, token) tile and split;
+// Walk::kPersistent (BT = 128 without split-K; see use_persistent), a grid of
+// one block per SM walks the tiles; the producer runs into the next tile while
+// the consumers write the current one's output, so the pipeline fill is paid
+// once per block instead of once per tile; Walk::kStreamK (EXPERIMENTAL,
+// IS_STREAMK=1, BT = 64 or 128), a grid of at most one block per SM whose
+// blocks take equal shares of all (tile, group) units, a tile's share split
+// over consecutive blocks summed by the block holding its first group (see
+// "Stream-K" below).
+enum class Walk { kGrid, kPersistent, kStreamK };
+
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid>
 __global__ void __launch_bounds__(kThreads, TileConfig<BT>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                   const WgmmaArgs args) {
@@ -296,6 +305,10 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   using Scale = typename std::conditional<kIntScale, int32_t, float>::type;
   auto scale_stage = [&](int s) { return reinterpret_cast<Scale*>(smem + Cfg::kScaleOffset) + s * kBlockChannels; };
 
+  constexpr bool kPersistent = kWalk == Walk::kPersistent;
+  constexpr bool kStreamK = kWalk == Walk::kStreamK;
+  constexpr bool kWalks = kWalk != Walk::kGrid;  // a block runs several segments
+
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int K = args.K, N = args.N, M = args.M, gs = args.group_size;
   // The block's (channel, token) tiles: its own grid cell, or (persistent)
@@ -318,8 +331,33 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   const int per_split = (G + splits - 1) / splits;
   const int g_begin = min(G, (int)blockIdx.z * per_split);
   const int g_end = min(G, g_begin + per_split);
-  const int kt_begin = g_begin * tiles_per_group;
-  const int n_tiles = (g_end - g_begin) * tiles_per_group;
+  int kt_begin = g_begin * tiles_per_group;
+  int n_tiles = (g_end - g_begin) * tiles_per_group;
+  // Stream-K: the block's units [u_begin, u_end) of the tiles x G (tile,
+  // group) units in tile-major order, walked as segments (a tile and a range
+  // of its groups [seg_g0, seg_g1)) cut at tile boundaries.
+  const int64_t units = (int64_t)gx * ((M + BT - 1) / BT) * G;
+  const int u_begin = kStreamK ? (int)((int64_t)blockIdx.x * units / gridDim.x) : 0;
+  const int u_end = kStreamK ? (int)((int64_t)(blockIdx.x + 1) * units / gridDim.x) : 0;
+  int seg_tile = 0, seg_g0 = 0, seg_g1 = 0;
+  // The walk over the block's segments: tiles (grid, persistent) or units
+  // (stream-K); `enter` sets the segment's tile origin and k-tile range.
+  auto walk_start = [&]() { return kStreamK ? u_begin : tile_begin; };
+  auto walk_more = [&](int w) { return kStreamK ? w < u_end : w < tile_end; };
+  auto walk_enter = [&](int w) {
+    if constexpr (kStreamK) {
+      seg_tile = w / G;
+      seg_g0 = w % G;
+      seg_g1 = min(G, seg_g0 + (u_end - w));
+      n0 = (seg_tile % gx) * kBlockChannels;
+      m0 = (seg_tile / gx) * BT;
+      kt_begin = seg_g0 * tiles_per_group;
+      n_tiles = (seg_g1 - seg_g0) * tiles_per_group;
+    } else {
+      set_tile(w);
+    }
+  };
+  auto walk_step = [&]() { return kStreamK ? seg_g1 - seg_g0 : tile_step; };
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
@@ -350,6 +388,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       // S rows are not 16-byte aligned in general) and arrive on full[s]
       // once they land. kStages tiles in flight.
       const Scale* scales = kIntScale ? reinterpret_cast<const Scale*>(args.S) : reinterpret_cast<const Scale*>(args.s_float);
+      if constexpr (kStreamK) walk_enter(walk_start());  // the first segment's k-tiles
       const int pre = min(n_tiles, kStages);
       if (lane == 0 && n_tiles > 0) {
         asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_x) : "memory");
@@ -360,9 +399,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       // it). Every tile restarts at stage 0, so with a persistent grid the
       // stages are not used in strict rotation; the masks keep the count.
       uint32_t used = 0, fill_parity = 0;
-      for (int tl = tile_begin; tl < tile_end; tl += tile_step) {
-        set_tile(tl);
-        const bool first_tile = tl == tile_begin;
+      for (int tl = walk_start(); walk_more(tl); tl += walk_step()) {
+        walk_enter(tl);
+        const bool first_tile = tl == walk_start();
         for (int i = 0; i < n_tiles; ++i) {
           const int s = i % kStages;
           const int kt = kt_begin + i;
@@ -444,6 +483,15 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   };
   const uint64_t desc0 = desc_k_major_sw128(smem_u32(smem));
   // Tile i = i0 + s of a round of kStages tiles; ph = parity of the round.
+  // Per stage, the parity of the consumers' next wait on full[s] (stages
+  // restart at 0 every tile: see the producer).
+  uint32_t cons_parity = 0;
+  auto next_parity = [&](auto stage) {
+    constexpr int s = decltype(stage)::value;
+    const uint32_t p = (cons_parity >> s) & 1;
+    cons_parity ^= 1u << s;
+    return p;
+  };
   auto tile = [&](auto stage, int i, uint32_t ph) {
     constexpr int s = decltype(stage)::value;
     constexpr int s_next = (s + 1) % kStages;
@@ -467,7 +515,11 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     // that every arrival is matched by a wait (warpgroup 0 arrives n_tiles
     // times, warpgroup 1 once up front and n_tiles - 1 times here).
     if (wg == 0 || i + 1 < n_tiles) named_barrier_arrive(kTurnBarrier + (wg ^ 1), kConsumerThreads);
-    if (i + 1 < n_tiles) load_fragments(std::integral_constant<int, s_next>{}, s_next == 0 ? ph ^ 1 : ph, next);
+    // (The stream-K walk restarts at stage 0 every segment: per-stage parity bits.)
+    if (i + 1 < n_tiles) {
+      constexpr auto sn = std::integral_constant<int, s_next>{};
+      load_fragments(sn, kStreamK ? next_parity(sn) : (s_next == 0 ? ph ^ 1 : ph), next);
+    }
     wgmma_wait_all();
     Scale sc0 = 0, sc1 = 0;
     if (last) {
@@ -477,23 +529,15 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     mbar_arrive(&empty[s]);  // this thread is done with stage s
     if (last) add_group(acc, P, sc0, sc1);
   };
-  // Per stage, the parity of the consumers' next wait on full[s] (stages
-  // restart at 0 every tile: see the producer).
-  uint32_t cons_parity = 0;
-  auto next_parity = [&](auto stage) {
-    constexpr int s = decltype(stage)::value;
-    const uint32_t p = (cons_parity >> s) & 1;
-    cons_parity ^= 1u << s;
-    return p;
-  };
-  for (int tl = tile_begin; tl < tile_end; tl += tile_step) {
-  set_tile(tl);
+  for (int tl = walk_start(); walk_more(tl); tl += walk_step()) {
+  walk_enter(tl);
 #pragma unroll
   for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   if constexpr (!kHalves) {
     if (n_tiles > 0) {
       if (wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
-      load_fragments(std::integral_constant<int, 0>{}, 0u, a[0]);
+      constexpr auto s0 = std::integral_constant<int, 0>{};
+      load_fragments(s0, kStreamK ? next_parity(s0) : 0u, a[0]);
     }
     for (int i0 = 0; i0 < n_tiles; i0 += kStages) {
       const uint32_t ph = (i0 / kStages) & 1;
@@ -597,6 +641,50 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     if (rank != 0) return;
   }
 
+  // ---- Stream-K fix-up. A tile's groups may be spread over consecutive
+  // blocks b (its owner, holding group 0) .. last. The others store their
+  // partial sums to their own slot (in thread order: coalesced) and
+  // release-increment the tile's counter; the owner acquire-waits until all
+  // have, then adds their partials in block order (exact for INT32,
+  // deterministic for the float baseline). Only the owner writes Y. A
+  // non-owner segment is always its block's first, so one slot per block
+  // suffices; non-owners never wait, so the waits cannot cycle.
+  bool write_output = true;
+  if constexpr (kStreamK) {
+    wait_for_prerequisite_grid();  // the quantization kernel zeroed the counters
+    if (seg_g0 > 0) {
+      Acc* slot = reinterpret_cast<Acc*>(static_cast<char*>(args.partials) + (size_t)blockIdx.x * kStreamKSlotBytes);
+#pragma unroll
+      for (int r = 0; r < kRegs; ++r) __stcg(&slot[r * kConsumerThreads + threadIdx.x], acc[r]);
+      __threadfence();
+      named_barrier_sync(kEpilogueBarrier, kConsumerThreads);  // every consumer thread's partials are out
+      if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.s32 [%0], 1;" ::"l"(args.counters + seg_tile) : "memory");
+      write_output = false;
+    } else if (seg_g1 < G) {
+      // The block holding the tile's last unit: the largest b with b * units / grid <= u.
+      const int64_t u_last = (int64_t)(seg_tile + 1) * G - 1;
+      const int last = (int)(((u_last + 1) * gridDim.x - 1) / units);
+      const int n_others = last - (int)blockIdx.x;
+      if (threadIdx.x == 0) {
+        int done = 0;
+        do {
+          asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(done) : "l"(args.counters + seg_tile) : "memory");
+        } while (done < n_others);
+      }
+      named_barrier_sync(kEpilogueBarrier, kConsumerThreads);  // thread 0 saw every partial land
+      for (int b = (int)blockIdx.x + 1; b <= last; ++b) {
+        const Acc* slot = reinterpret_cast<const Acc*>(static_cast<const char*>(args.partials) + (size_t)b * kStreamKSlotBytes);
+#pragma unroll
+        for (int r = 0; r < kRegs; ++r) {
+          const Acc v = __ldcg(&slot[r * kConsumerThreads + threadIdx.x]);
+          if constexpr (kIntScale) acc[r] += v;
+          else acc[r] = __fadd_rn(acc[r], v);
+        }
+      }
+    }
+  }
+  if (write_output) {
+
   // ---- output. Y = (float(acc) * sa[m]) * C[n] (+ B[n]) (or accf * sa[m] (+ B[n])),
   // staged through shared memory as a [BT tokens][128 channels] tile so that
   // the stores to Y (token-major) are 16 bytes wide and coalesced: a thread's
@@ -609,9 +697,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
                                                         // warp's store land 2 rows (544 or 1056 B) apart,
                                                         // 8 banks apart: no bank conflicts
   static_assert(BT * kRowElems * sizeof(T) <= kStages * Cfg::kStageBytes, "staged tile must fit the stages");
-  static_assert(!kPersistent || Cfg::kStagedOffset + BT * kRowElems * sizeof(T) + 1024 <= Cfg::kSmemBytesPersistent,
+  static_assert(!kWalks || Cfg::kStagedOffset + BT * kRowElems * sizeof(T) + 1024 <= Cfg::kSmemBytesPersistent,
                 "staged tile must fit its region");
-  T* staged = reinterpret_cast<T*>(kPersistent ? smem + Cfg::kStagedOffset : smem);
+  T* staged = reinterpret_cast<T*>(kWalks ? smem + Cfg::kStagedOffset : smem);
   const T* bias = static_cast<const T*>(args.bias);
   T* y = static_cast<T*>(args.y);
   // Per-thread factors, loaded before the first shared-memory store so that
@@ -661,7 +749,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       for (int e = 0; e < kVec && n + e < N; ++e) dst[e] = src[e];
     }
   }
-  }  // tiles
+  }  // write_output
+  }  // segments
 #endif
 }
 
@@ -696,19 +785,21 @@ bool wgmma_available() {
 // Tokens per block: the smallest wgmma N that holds M, up to 128.
 static int tokens_per_block(int64_t M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <= 32 ? 32 : M <= 64 ? 64 : 128; }
 
-template <int BT, bool kPersistent>
+// Walking kernels (persistent, stream-K) stage their output in a region of
+// their own: the producer is already refilling the stages.
+template <int BT, Walk kWalk>
 constexpr int smem_bytes() {
-  return kPersistent ? TileConfig<BT>::kSmemBytesPersistent : TileConfig<BT>::kSmemBytes;
+  return kWalk != Walk::kGrid ? TileConfig<BT>::kSmemBytesPersistent : TileConfig<BT>::kSmemBytes;
 }
 
 // Lets the kernel instantiation use its dynamic shared memory (once per instantiation).
-template <typename T, bool kIntScale, int BT, bool kGroup128, bool kPersistent = false>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid>
 static cudaError_t kernel_ready() {
   static std::once_flag once;
   static cudaError_t err = cudaSuccess;
   std::call_once(once, [] {
-    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kPersistent>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kPersistent>());
+    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk>());
   });
   return err;
 }
@@ -794,15 +885,21 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
-template <typename T, bool kIntScale, int BT, bool kGroup128, bool kPersistent = false>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid>
 static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
-  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kPersistent>;
-  constexpr int smem = smem_bytes<BT, kPersistent>();
-  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kPersistent>()));
+  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk>;
+  constexpr int smem = smem_bytes<BT, kWalk>();
+  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk>()));
   const int gx = (args.N + kBlockChannels - 1) / kBlockChannels, gy = (args.M + BT - 1) / BT;
-  // Persistent: one block per SM (BT = 128 runs one per SM), at most one per tile.
-  const dim3 grid = kPersistent ? dim3((unsigned)std::min(gx * gy, sm_count())) : dim3(gx, gy, splits);
+  // Persistent: one block per SM (BT = 64 and 128 run one per SM), at most
+  // one per tile; stream-K: one per SM, at most one per (tile, group) unit,
+  // at most kStreamKMaxBlocks (the workspace's partial-sum slots).
+  const int64_t units = (int64_t)gx * gy * (args.K / args.group_size);
+  const dim3 grid = kWalk == Walk::kPersistent ? dim3((unsigned)std::min(gx * gy, sm_count()))
+                    : kWalk == Walk::kStreamK
+                        ? dim3((unsigned)std::min<int64_t>(units, std::min(sm_count(), kStreamKMaxBlocks)))
+                        : dim3(gx, gy, splits);
   IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kThreads), smem, splits, stream, tm_x, tm_w, args));
   IS_LAUNCH_CHECK();
   return 0;
@@ -825,17 +922,29 @@ static bool use_persistent(int K, int splits) {
   return K <= kPersistentMaxK;
 }
 
+// IS_STREAMK=1 (EXPERIMENTAL, read on every call) runs the 64- and 128-token
+// tiles on the stream-K kernel, without split-K, where the workspace has its
+// counters and slots (M > 32).
+static bool use_stream_k(const WgmmaArgs& args, int BT) {
+  const char* env = std::getenv("IS_STREAMK");
+  return env != nullptr && env[0] == '1' && BT >= 64 && args.counters != nullptr && args.partials != nullptr;
+}
+
 template <typename T, bool kIntScale, bool kGroup128>
 static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
                              int splits, cudaStream_t stream) {
+  if (use_stream_k(args, BT))
+    return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
+                    : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
   switch (BT) {
     case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm_x, tm_w, args, splits, stream);
     default:
-      return use_persistent(args.K, splits) ? launch_typed<T, kIntScale, 128, kGroup128, true>(tm_x, tm_w, args, splits, stream)
-                                            : launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
+      return use_persistent(args.K, splits)
+                 ? launch_typed<T, kIntScale, 128, kGroup128, Walk::kPersistent>(tm_x, tm_w, args, splits, stream)
+                 : launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
   }
 }
 
@@ -881,7 +990,7 @@ int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, con
   if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
   if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
     return e;
-  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size};
+  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials};
   const int splits = choose_splits(M, N, K, group_size, BT);
   IS_DISPATCH_DTYPE(dtype, T, {
     return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, stream)
