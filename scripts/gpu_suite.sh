@@ -47,15 +47,16 @@ python3 - <<'PY' > "$OUT/sanitizer_cases.txt" 2>&1
 import sys; sys.path.insert(0, ".")
 from pathlib import Path
 from tests.test_gpu_plugin import write_case
-# (case, IS_PERSISTENT): the fourth case has K / 128 = 16 k-tiles, more than
+# (case, IS_PERSISTENT, IS_STREAMK): the fourth case has K / 128 = 16 k-tiles, more than
 # the pipeline's stages, so stages are refilled; the last has 65 x 3 = 195
 # tiles of 128 x 128 and K / 128 = 2, so on the persistent kernel (132 blocks
 # on an H100) some blocks walk two tiles and every tile restarts the stages.
-# The last two run the experimental stream-K kernel (IS_STREAMK=1): tiles
-# split over several blocks, with 128 and with 64 tokens per block.
+# The last two run the stream-K kernel (IS_STREAMK=1): tiles split over
+# several blocks, with 128 tokens per block (100 x 3 = 300 tiles: one whole
+# wave, then 168 tiles split) and with 64.
 cases = [((1, 136, 256, 64, "fp16", True), 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0),
          ((300, 40, 384, 128, "fp32", True), 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0),
-         ((260, 8320, 256, 128, "fp16", True), 1, 0), ((300, 8192, 256, 128, "fp16", True), 0, 1),
+         ((260, 8320, 256, 128, "fp16", True), 1, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1),
          ((64, 12288, 512, 128, "bf16", True), 0, 1)]
 for i, (c, persistent, streamk) in enumerate(cases):
     write_case(Path(f"build/san{i}"), *c, seed=i)

@@ -56,6 +56,7 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
     (1, 4096, 4096), (2, 11008, 4096), (7, 4096, 11008), (16, 14336, 4096), (33, 4096, 14336),
     (128, 128, 16384), (1000, 16384, 128), (4096, 256, 4096), (3, 136, 256), (300, 200, 512),
     (520, 4224, 512),  # 33 x 5 = 165 tiles of 128 x 128: persistent blocks walk one or two tiles
+    (384, 12800, 512),  # 100 x 3 = 300 tiles: stream-K walks one whole wave, then splits 168 tiles
 ]
 
 
@@ -67,12 +68,14 @@ def _set_path(monkeypatch, path: str) -> str:
     elif path == "persistent":  # the persistent wgmma kernel wherever it applies (128-token tiles, no split-K)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_PERSISTENT", "1")
-    elif path == "streamk":  # EXPERIMENTAL: the stream-K wgmma kernel for the 64- and 128-token tiles (M > 32)
+        monkeypatch.setenv("IS_STREAMK", "0")
+    elif path == "streamk":  # the stream-K wgmma kernel for the 64- and 128-token tiles (M > 32)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_STREAMK", "1")
     elif path == "wgmma":  # the wgmma kernel with one block per tile (never persistent)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_PERSISTENT", "0")
+        monkeypatch.setenv("IS_STREAMK", "0")
     else:
         monkeypatch.setenv("IS_GEMM_PATH", path)
     return path
@@ -86,7 +89,8 @@ def gemm_path(request, monkeypatch):
     that are multiples of 128; elsewhere, and off Hopper, it falls back),
     once with one block per tile, once on the persistent kernel for the
     128-token tiles (the library's choice takes it for K <= 8192) and once on
-    the experimental stream-K kernel (64- and 128-token tiles, IS_STREAMK=1)."""
+    the stream-K kernel (64- and 128-token tiles, IS_STREAMK=1; the library
+    takes it where the last wave of tiles is short, use_stream_k)."""
     return _set_path(monkeypatch, request.param)
 
 

@@ -270,11 +270,12 @@ struct WgmmaArgs {
 // Walk::kPersistent (BT = 128 without split-K; see use_persistent), a grid of
 // one block per SM walks the tiles; the producer runs into the next tile while
 // the consumers write the current one's output, so the pipeline fill is paid
-// once per block instead of once per tile; Walk::kStreamK (EXPERIMENTAL,
-// IS_STREAMK=1, BT = 64 or 128), a grid of at most one block per SM whose
-// blocks take equal shares of all (tile, group) units, a tile's share split
-// over consecutive blocks summed by the block holding its first group (see
-// "Stream-K" below).
+// once per block instead of once per tile; Walk::kStreamK (BT = 64 or 128,
+// see use_stream_k), a grid of at most one block per SM that walks whole
+// tiles as the persistent grid for all but the last one to two waves, and
+// takes equal shares of those waves' (tile, group) units: a tile's share
+// split over consecutive blocks is summed by the block holding its first
+// group (see "Stream-K" below).
 enum class Walk { kGrid, kPersistent, kStreamK };
 
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid>
@@ -333,22 +334,44 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   const int g_end = min(G, g_begin + per_split);
   int kt_begin = g_begin * tiles_per_group;
   int n_tiles = (g_end - g_begin) * tiles_per_group;
-  // Stream-K: the block's units [u_begin, u_end) of the tiles x G (tile,
-  // group) units in tile-major order, walked as segments (a tile and a range
-  // of its groups [seg_g0, seg_g1)) cut at tile boundaries.
-  const int64_t units = (int64_t)gx * ((M + BT - 1) / BT) * G;
-  const int u_begin = kStreamK ? (int)((int64_t)blockIdx.x * units / gridDim.x) : 0;
-  const int u_end = kStreamK ? (int)((int64_t)(blockIdx.x + 1) * units / gridDim.x) : 0;
+  // Stream-K (data-parallel waves + a stream-K tail, as CUTLASS's hybrid):
+  // the first dp_waves x grid tiles are whole tiles, block b taking tiles
+  // b, b + grid, ... (the persistent walk: neighbouring blocks share
+  // activation rows and weights in L2); the remaining sk_tiles (between one
+  // and two waves' worth, or all tiles when there are fewer than two waves)
+  // are cut into sk_tiles x G (tile, group) units in tile-major order, and
+  // block b takes units [u_begin, u_begin + walk_end - dp_span), walked as segments (a tile and a
+  // range of its groups [seg_g0, seg_g1)) cut at tile boundaries. Every
+  // block so does the same work up to one unit. (Contiguous stream-K ranges
+  // over ALL tiles measured up to 20% slower at M = 4096 and K = 14336: 132
+  // blocks spread over the whole problem miss L2.)
+  const int n_tiles_all = gx * ((M + BT - 1) / BT);
+  const int grid = (int)gridDim.x;
+  const int dp_waves = !kStreamK ? 0 : n_tiles_all % grid == 0 ? n_tiles_all / grid : max(0, n_tiles_all / grid - 1);
+  const int dp_tiles = dp_waves * grid;
+  // (Recomputed where needed rather than kept: the consumers are at their register limit.)
+  auto sk_units = [&]() { return (int64_t)(n_tiles_all - dp_tiles) * G; };
+  const int u_begin = kStreamK ? (int)((int64_t)blockIdx.x * sk_units() / grid) : 0;
+  const int dp_span = dp_waves * G;  // walk positions [0, dp_span) are the whole tiles
+  const int walk_end = kStreamK ? dp_span + (int)((int64_t)(blockIdx.x + 1) * sk_units() / grid) - u_begin : 0;
   int seg_tile = 0, seg_g0 = 0, seg_g1 = 0;
-  // The walk over the block's segments: tiles (grid, persistent) or units
-  // (stream-K); `enter` sets the segment's tile origin and k-tile range.
-  auto walk_start = [&]() { return kStreamK ? u_begin : tile_begin; };
-  auto walk_more = [&](int w) { return kStreamK ? w < u_end : w < tile_end; };
+  // The walk over the block's segments: tiles (grid, persistent) or walk
+  // positions (stream-K: G per whole tile, then one per unit); `enter` sets
+  // the segment's tile origin and k-tile range.
+  auto walk_start = [&]() { return kStreamK ? 0 : tile_begin; };
+  auto walk_more = [&](int w) { return kStreamK ? w < walk_end : w < tile_end; };
   auto walk_enter = [&](int w) {
     if constexpr (kStreamK) {
-      seg_tile = w / G;
-      seg_g0 = w % G;
-      seg_g1 = min(G, seg_g0 + (u_end - w));
+      if (w < dp_span) {
+        seg_tile = (int)blockIdx.x + (w / G) * grid;
+        seg_g0 = 0;
+        seg_g1 = G;
+      } else {
+        const int u = u_begin + (w - dp_span);
+        seg_tile = dp_tiles + u / G;
+        seg_g0 = u % G;
+        seg_g1 = min(G, seg_g0 + (walk_end - w));
+      }
       n0 = (seg_tile % gx) * kBlockChannels;
       m0 = (seg_tile / gx) * BT;
       kt_begin = seg_g0 * tiles_per_group;
@@ -647,8 +670,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // release-increment the tile's counter; the owner acquire-waits until all
   // have, then adds their partials in block order (exact for INT32,
   // deterministic for the float baseline). Only the owner writes Y. A
-  // non-owner segment is always its block's first, so one slot per block
-  // suffices; non-owners never wait, so the waits cannot cycle.
+  // non-owner segment is always its block's first stream-K segment, so one
+  // slot per block suffices; non-owners never wait, so the waits cannot
+  // cycle (every block is resident: at most one per SM).
   bool write_output = true;
   if constexpr (kStreamK) {
     wait_for_prerequisite_grid();  // the quantization kernel zeroed the counters
@@ -661,9 +685,11 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       if (threadIdx.x == 0) asm volatile("red.release.gpu.global.add.s32 [%0], 1;" ::"l"(args.counters + seg_tile) : "memory");
       write_output = false;
     } else if (seg_g1 < G) {
-      // The block holding the tile's last unit: the largest b with b * units / grid <= u.
-      const int64_t u_last = (int64_t)(seg_tile + 1) * G - 1;
-      const int last = (int)(((u_last + 1) * gridDim.x - 1) / units);
+      // The block holding the tile's last unit u_last: the largest b with
+      // b * sk_units / grid <= u_last (every block holds at least one unit:
+      // the host launches at most sk_units blocks, see launch_typed).
+      const int64_t u_last = (int64_t)(seg_tile - dp_tiles + 1) * G - 1;
+      const int last = (int)(((u_last + 1) * grid - 1) / sk_units());
       const int n_others = last - (int)blockIdx.x;
       if (threadIdx.x == 0) {
         int done = 0;
@@ -922,12 +948,23 @@ static bool use_persistent(int K, int splits) {
   return K <= kPersistentMaxK;
 }
 
-// IS_STREAMK=1 (EXPERIMENTAL, read on every call) runs the 64- and 128-token
-// tiles on the stream-K kernel, without split-K, where the workspace has its
-// counters and slots (M > 32).
+// Stream-K for the 64- and 128-token tiles (without split-K; the workspace
+// has its counters and slots at M > 32) where the tiles fill more than one
+// wave of blocks but leave the last wave short: a wave efficiency
+// tiles / (waves x SMs) below kStreamKMaxWaveEfficiency. Below one wave the
+// one-block-per-tile grid leaves SMs free for the next kernel's early blocks
+// (programmatic dependent launch) and measured faster (PERF.md, v13).
+// IS_STREAMK=1|0 (read on every call) forces it on or off.
+constexpr double kStreamKMaxWaveEfficiency = 0.9;
 static bool use_stream_k(const WgmmaArgs& args, int BT) {
+  if (BT < 64 || args.counters == nullptr || args.partials == nullptr) return false;
   const char* env = std::getenv("IS_STREAMK");
-  return env != nullptr && env[0] == '1' && BT >= 64 && args.counters != nullptr && args.partials != nullptr;
+  if (env != nullptr && env[0] == '1') return true;
+  if (env != nullptr && env[0] == '0') return false;
+  const int64_t tiles = (int64_t)((args.N + kBlockChannels - 1) / kBlockChannels) * ((args.M + BT - 1) / BT);
+  const int64_t sms = sm_count();
+  const int64_t waves = (tiles + sms - 1) / sms;
+  return tiles > sms && (double)tiles / (double)(waves * sms) < kStreamKMaxWaveEfficiency;
 }
 
 template <typename T, bool kIntScale, bool kGroup128>
