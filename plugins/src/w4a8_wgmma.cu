@@ -59,7 +59,14 @@
 //
 // Tokens per block: the smallest wgmma N that holds M, or 64 instead of 128
 // where a waves x k-tiles model says the smaller tiles finish first
-// (choose_tokens_per_block: N = 4096 at M = 65-128).
+// (choose_tiling: N = 4096 at M = 65-128).
+//
+// Stream-K (use_stream_k): where the tiles leave the last wave of blocks
+// short, or where 64-token tiles would split a long K 4 ways over a cluster,
+// a grid of one block per SM walks whole tiles for all but the last one to
+// two waves and splits those waves' (tile, group) units evenly; a tile split
+// over blocks is summed by the block holding its first group from the
+// others' partials in the workspace, in a fixed block order (see the fix-up).
 //
 // Tails: TMA fills rows past M (tokens) and past N (channels) with zeros;
 // they are computed and not stored.
@@ -948,21 +955,28 @@ static bool use_persistent(int K, int splits) {
   return K <= kPersistentMaxK;
 }
 
-// Stream-K for the 64- and 128-token tiles (without split-K; the workspace
-// has its counters and slots at M > 32) where the tiles fill more than one
-// wave of blocks but leave the last wave short: a wave efficiency
-// tiles / (waves x SMs) below kStreamKMaxWaveEfficiency. Measured on the
-// H100 (PERF.md, v13): 172 and 192 tiles (efficiency 0.65, 0.73) 6-9% faster
-// than the grid or persistent kernel; 224-688 tiles (0.85-0.87) within -4% to
-// +3%; below one wave (96 tiles, 0.73) 10% slower: there the one-block-per-
-// tile grid leaves SMs free for the next kernel's early blocks (programmatic
-// dependent launch). IS_STREAMK=1|0 (read on every call) forces it on or off.
+// Stream-K for the 64- and 128-token tiles (the workspace has its counters
+// and slots at M > 32), in place of the grid or persistent kernel's
+// `splits`-way split, in two cases measured on the H100 (PERF.md, v13):
+// (a) the tiles fill more than one wave of blocks but leave the last wave
+// short: a wave efficiency tiles / (waves x SMs) below
+// kStreamKMaxWaveEfficiency. 172 and 192 tiles (efficiency 0.65, 0.73) ran
+// 6-9% faster; 224-688 tiles (0.85-0.87) within -4% to +3%; below one wave
+// without a 4-way split (64-96 tiles) 8-11% slower: there the grid leaves SMs
+// free for the next kernel's early blocks (programmatic dependent launch).
+// (b) 64-token tiles that the grid kernel would split 4 ways or more over K
+// with at least kStreamKMinGroupsPerSplit groups per split (N = 4096,
+// M = 33-64, K = 8192-14336: 4-14% faster than the cluster split; with 8
+// groups per split, K = 4096, 12% slower).
+// IS_STREAMK=1|0 (read on every call) forces it on or off.
 constexpr double kStreamKMaxWaveEfficiency = 0.8;
-static bool use_stream_k(const WgmmaArgs& args, int BT) {
+constexpr int kStreamKMinGroupsPerSplit = 16;
+static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
   if (BT < 64 || args.counters == nullptr || args.partials == nullptr) return false;
   const char* env = std::getenv("IS_STREAMK");
   if (env != nullptr && env[0] == '1') return true;
   if (env != nullptr && env[0] == '0') return false;
+  if (BT == 64 && splits >= 4 && (args.K / args.group_size) / splits >= kStreamKMinGroupsPerSplit) return true;
   const int64_t tiles = (int64_t)((args.N + kBlockChannels - 1) / kBlockChannels) * ((args.M + BT - 1) / BT);
   const int64_t sms = sm_count();
   const int64_t waves = (tiles + sms - 1) / sms;
@@ -972,7 +986,7 @@ static bool use_stream_k(const WgmmaArgs& args, int BT) {
 template <typename T, bool kIntScale, bool kGroup128>
 static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
                              int splits, cudaStream_t stream) {
-  if (use_stream_k(args, BT))
+  if (use_stream_k(args, BT, splits))
     return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
                     : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
   switch (BT) {
@@ -994,43 +1008,50 @@ static int launch_for_groups(const CUtensorMap& tm_x, const CUtensorMap& tm_w, c
                                    : launch_for_tokens<T, kIntScale, false>(tm_x, tm_w, args, BT, splits, stream);
 }
 
-// Tokens per block for the call: tokens_per_block(M), except that above 64
-// tokens the 64-token tiles are taken where a simple time model says they
-// finish first: waves of (tiles x split) blocks x k-tiles per block x the
-// time of one k-tile, 0.76 of a 128-token one (measured on the H100 as
-// 4096x4096 M = 64 against M = 128, both 32 tiles x 2-way split: 10.4 vs
-// 13.6 us without quantization). At N = 4096, M = 128 the 32 channel tiles
-// fill only 64 SMs even split 2 ways; 64-token tiles fill 128. IS_BT=8..128
-// (read on every call, a measurement knob like IS_SPLITS) forces it.
-static int choose_tokens_per_block(int64_t M, int64_t N, int K, int group_size) {
-  int BT = tokens_per_block(M);
-  if (BT == 128) {
-    auto cost = [&](int bt, double k_tile_time) {
+// The call's tiling: tokens per block and the split of K for them.
+struct Tiling {
+  int BT;      // tokens per block
+  int splits;  // blocks of a cluster sharing K (choose_splits for BT)
+};
+
+// Tokens per block: tokens_per_block(M), except that above 64 tokens the
+// 64-token tiles are taken where a simple time model says they finish first:
+// waves of (tiles x split) blocks x k-tiles per block x the time of one
+// k-tile, 0.76 of a 128-token one (measured on the H100 as 4096x4096 M = 64
+// against M = 128, both 32 tiles x 2-way split: 10.4 vs 13.6 us without
+// quantization). At N = 4096, M = 128 the 32 channel tiles fill only 64 SMs
+// even split 2 ways; 64-token tiles fill 128. IS_BT=8..128 (read on every
+// call, a measurement knob like IS_SPLITS) forces it.
+static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
+  Tiling t{tokens_per_block(M), 0};
+  t.splits = choose_splits(M, N, K, group_size, t.BT);
+  if (t.BT == 128) {
+    auto cost = [&](int bt, int splits, double k_tile_time) {
       const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + bt - 1) / bt);
-      const int splits = choose_splits(M, N, K, group_size, bt);
       const int64_t slots = std::max(1, max_active_clusters(bt, 1));  // blocks the GPU runs at once
       const int64_t waves = (tiles * splits + slots - 1) / slots;
       return (double)waves * ((K / kTileK + splits - 1) / splits) * k_tile_time;
     };
-    if (cost(64, 0.76) < cost(128, 1.0)) BT = 64;
+    const int splits64 = choose_splits(M, N, K, group_size, 64);
+    if (cost(64, splits64, 0.76) < cost(128, t.splits, 1.0)) t = Tiling{64, splits64};
   }
   if (const char* forced = std::getenv("IS_BT")) {
     const int v = std::atoi(forced);
-    if (v == 8 || v == 16 || v == 32 || v == 64 || v == 128) BT = v;
+    if (v == 8 || v == 16 || v == 32 || v == 64 || v == 128) t = Tiling{v, choose_splits(M, N, K, group_size, v)};
   }
-  return BT;
+  return t;
 }
 
 int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
                       const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
                       int group_size, cudaStream_t stream) {
-  const int BT = choose_tokens_per_block(M, N, K, group_size);
+  const Tiling tiling = choose_tiling(M, N, K, group_size);
+  const int BT = tiling.BT, splits = tiling.splits;
   CUtensorMap tm_x, tm_w;
   if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
   if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
     return e;
   const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials};
-  const int splits = choose_splits(M, N, K, group_size, BT);
   IS_DISPATCH_DTYPE(dtype, T, {
     return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, stream)
                      : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, stream);
