@@ -62,7 +62,7 @@
 // (choose_tiling: N = 4096 at M = 65-128).
 //
 // Stream-K (use_stream_k): where the tiles leave the last wave of blocks
-// short, or where 64-token tiles would split a long K 4 ways over a cluster,
+// short, or where 64-token tiles with a long K would fill at most half the SMs,
 // a grid of one block per SM walks whole tiles for all but the last one to
 // two waves and splits those waves' (tile, group) units evenly; a tile split
 // over blocks is summed by the block holding its first group from the
@@ -961,24 +961,27 @@ static bool use_persistent(int K, int splits) {
 // (a) the tiles fill more than one wave of blocks but leave the last wave
 // short: a wave efficiency tiles / (waves x SMs) below
 // kStreamKMaxWaveEfficiency. 172 and 192 tiles (efficiency 0.65, 0.73) ran
-// 6-9% faster; 224-688 tiles (0.85-0.87) within -4% to +3%; below one wave
-// without a 4-way split (64-96 tiles) 8-11% slower: there the grid leaves SMs
-// free for the next kernel's early blocks (programmatic dependent launch).
-// (b) 64-token tiles that the grid kernel would split 4 ways or more over K
-// with at least kStreamKMinGroupsPerSplit groups per split (N = 4096,
-// M = 33-64, K = 8192-14336: 4-14% faster than the cluster split; with 8
-// groups per split, K = 4096, 12% slower).
+// 6-9% faster; 224-688 tiles (0.85-0.87) within -4% to +3%; grids below one
+// wave of 86-128 blocks 8-11% slower: there the grid leaves SMs free for the
+// next kernel's early blocks (programmatic dependent launch).
+// (b) 64-token tiles whose grid (tiles x splits blocks) would fill at most
+// half the SMs (the split is capped by how many clusters run at once: N =
+// 4096, M = 33-64 runs 32 tiles x 2 = 64 blocks on an H100) with at least
+// kStreamKMinGroupsPerBlock groups per block: N = 4096, K = 8192-14336 4-14%
+// faster; with 16 groups per block (K = 4096) 12% slower, and grids of 86 or
+// 128 blocks (N = 11008 and 8192) 8-11% slower.
 // IS_STREAMK=1|0 (read on every call) forces it on or off.
 constexpr double kStreamKMaxWaveEfficiency = 0.8;
-constexpr int kStreamKMinGroupsPerSplit = 16;
+constexpr int kStreamKMinGroupsPerBlock = 32;
 static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
   if (BT < 64 || args.counters == nullptr || args.partials == nullptr) return false;
   const char* env = std::getenv("IS_STREAMK");
   if (env != nullptr && env[0] == '1') return true;
   if (env != nullptr && env[0] == '0') return false;
-  if (BT == 64 && splits >= 4 && (args.K / args.group_size) / splits >= kStreamKMinGroupsPerSplit) return true;
   const int64_t tiles = (int64_t)((args.N + kBlockChannels - 1) / kBlockChannels) * ((args.M + BT - 1) / BT);
   const int64_t sms = sm_count();
+  if (BT == 64 && 2 * tiles * splits <= sms && (args.K / args.group_size) / splits >= kStreamKMinGroupsPerBlock)
+    return true;
   const int64_t waves = (tiles + sms - 1) / sms;
   return tiles > sms && (double)tiles / (double)(waves * sms) < kStreamKMaxWaveEfficiency;
 }
