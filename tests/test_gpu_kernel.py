@@ -96,9 +96,10 @@ def gemm_path(request, monkeypatch):
 
 @pytest.fixture(params=["auto", "mma", "wgmma", "streamk"])
 def gemm_path_2(request, monkeypatch):
-    """The library's choice (persistent at 128-token tiles with K <= 8192),
-    the mma.sync path and the wgmma path with one block per tile (for the
-    larger sweeps)."""
+    """The library's choice (persistent at 128-token tiles with K <= 8192,
+    stream-K where use_stream_k says), the mma.sync path, the wgmma path with
+    one block per tile and the stream-K kernel forced (for the larger
+    sweeps)."""
     return _set_path(monkeypatch, request.param)
 
 
