@@ -347,9 +347,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // activation rows and weights in L2); the remaining sk_tiles (between one
   // and two waves' worth, or all tiles when there are fewer than two waves)
   // are cut into sk_tiles x G (tile, group) units in tile-major order, and
-  // block b takes units [u_begin, u_begin + walk_end - dp_span), walked as segments (a tile and a
-  // range of its groups [seg_g0, seg_g1)) cut at tile boundaries. Every
-  // block so does the same work up to one unit. (Contiguous stream-K ranges
+  // block b takes units [u_begin, u_begin + walk_end - dp_span), walked as
+  // segments (a tile and a range of its groups [seg_g0, seg_g1)) cut at tile
+  // boundaries. Every block so does the same work up to one unit. (Contiguous stream-K ranges
   // over ALL tiles measured up to 20% slower at M = 4096 and K = 14336: 132
   // blocks spread over the whole problem miss L2.)
   const int n_tiles_all = gx * ((M + BT - 1) / BT);
