@@ -5,6 +5,16 @@
 #
 #   bash scripts/gpu_suite.sh [--quick-bench|--no-bench]
 #   BENCH_ARGS="--shape 4096x4096 --shape 28672x4096" bash scripts/gpu_suite.sh   # chosen shapes
+#   bash scripts/gpu_suite.sh --short    # a lease of a few minutes: see below
+#
+# --short, for a device lease too short for the whole suite: the libraries
+# already in build/plugins are used when they are there (built on a CPU
+# machine with the same nvcc and carried over; otherwise they are built), the
+# benchmark runs first (all six shapes at M = 1, 16, 64, 128, 1024, 4096
+# unless BENCH_ARGS says otherwise; each point is in $OUT/bench.jsonl as soon
+# as it is measured), then the GPU tests of the library's own path choice and
+# the plugin's calls; no sanitizer. A run cut off by its time limit keeps what
+# it finished: `python3 scripts/bench_table.py $OUT/bench.jsonl` prints its tables.
 #
 # Needs nvcc, cmake, python3 with torch+triton+numpy+pytest, and the TensorRT
 # headers: TENSORRT_INCLUDE_DIR, or ./.trt_headers (a copy of kernel-lens's
@@ -23,6 +33,37 @@ TRT_INC="${TENSORRT_INCLUDE_DIR:-}"
 GENCODE="${IS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+
+if [ "$BENCH" = "--short" ]; then
+  # Where libcudart.so.13 is for libraries built elsewhere: the toolkit's, else the one of torch's wheels.
+  CUDART_DIR="$(python3 -c "import glob, os, site; c = [f for p in site.getsitepackages() for f in glob.glob(p + '/nvidia/*/lib/libcudart.so.*')]; print(os.path.dirname(c[0]) if c else '')" 2>/dev/null)"
+  export LD_LIBRARY_PATH="/usr/local/cuda/lib64${CUDART_DIR:+:$CUDART_DIR}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  if [ -f build/plugins/libis_kernels.so ] && [ -x build/plugins/plugin_host ] \
+     && python3 -c "import ctypes; ctypes.CDLL('build/plugins/libis_kernels.so')" > "$OUT/build.log" 2>&1; then
+    summary+=("build: prebuilt libraries in build/plugins (not rebuilt)")
+  else
+    echo "== build (no usable prebuilt libraries)"
+    if cmake -S plugins -B build/plugins -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DIS_CUDA_GENCODE="$GENCODE" \
+         ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} >> "$OUT/build.log" 2>&1 && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1; then
+      summary+=("build: ok")
+    else
+      tail -30 "$OUT/build.log"; echo "build: FAILED"; exit 1
+    fi
+  fi
+  echo "== benchmark (first: it is what a short lease is for)"
+  # shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
+  PYTHONUNBUFFERED=1 python3 scripts/bench_gemm.py --out "$OUT" ${BENCH_ARGS:---ms 1,16,64,128,1024,4096} 2>&1 | tee "$OUT/bench.log"
+  echo "== GPU tests (the library's path choice, the plugin's calls)"
+  if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
+       -k "auto or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then
+    summary+=("gpu tests (--short subset): $(tail -1 "$OUT/pytest_gpu.log")")
+  else
+    tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests (--short subset): FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1
+  fi
+  echo "== summary"
+  printf '%s\n' "${summary[@]}"
+  exit $status
+fi
 
 echo "== build"
 # The CUDA compiler is named explicitly: a build folder configured on another

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from scripts.bench_table import ratio_table, target_lines
+import json
+
+from scripts.bench_table import choice_lines, ratio_table, read_jsonl, target_lines
 
 
 def _rows():
@@ -36,3 +38,22 @@ def test_target_lines_say_met_only_when_every_shape_meets_it():
     assert lines[2] == "M >= 1024: target >= 1.5x, measured 0.80x - 1.60x (not met)"
     fast = [dict(r, int_scale_w4a8_us=1.0) for r in _rows()]
     assert all(line.endswith("(met)") for line in target_lines(fast))
+
+
+def test_read_jsonl_keeps_finished_points_of_a_cut_off_run(tmp_path):
+    path = tmp_path / "bench.jsonl"
+    rows = _rows()
+    text = json.dumps(dict(device="GPU", copy_bw=3e12, timing="stream")) + "\n"
+    text += "".join(json.dumps(r) + "\n" for r in rows[:4]) + json.dumps(rows[4])[:17]  # killed mid-line
+    path.write_text(text)
+    header, got = read_jsonl(path)
+    assert header["device"] == "GPU"
+    assert got == rows[:4]
+
+
+def test_choice_lines_flag_only_points_slower_than_the_faster_forced_path():
+    rows = [dict(N=4096, K=4096, M=1, int_scale_w4a8_us=10.0, int_scale_mma_path_us=10.1, int_scale_wgmma_path_us=12.0),
+            dict(N=4096, K=4096, M=64, int_scale_w4a8_us=12.0, int_scale_mma_path_us=20.0, int_scale_wgmma_path_us=10.0),
+            dict(N=4096, K=4096, M=128, int_scale_w4a8_us=10.0, int_scale_mma_path_us=math.nan)]
+    lines = choice_lines(rows)
+    assert lines == ["N=4096 K=4096 M=64: library 12.0 us, faster forced path 10.0 us"]
