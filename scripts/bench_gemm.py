@@ -229,7 +229,8 @@ def main() -> None:
     ap.add_argument("--persistent", action="store_true",
                     help="shorthand for --variant IS_PERSISTENT=1 --variant IS_PERSISTENT=0 (the persistent wgmma kernel forced on and off)")
     ap.add_argument("--variant", action="append", default=[], metavar="VAR=VALUE",
-                    help="add a column for our op with this environment knob set (e.g. IS_BT=128); repeatable")
+                    help="add a column for our op with these environment knobs set (e.g. IS_BT=128 or "
+                         "IS_SLIM=1,IS_GEMM_PATH=wgmma); repeatable")
     ap.add_argument("--ab", action="store_true", help="time only our int-scale op and cuBLAS FP16 (quick A/B of a change)")
     ap.add_argument("--ms", default="", help="comma-separated batch sizes instead of the default list")
     ap.add_argument("--shape", action="append", default=[], metavar="NxK", help="only these weight shapes")
@@ -267,9 +268,8 @@ def main() -> None:
                 return plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y)
 
             columns = {"int_scale_w4a8": (int_op, {}), "cublas_fp16": (peer["cublas_fp16"], {})}
-            for v in args.variant:  # our op under a knob of the library (IS_BT, IS_SPLITS, ...)
-                var, val = v.split("=", 1)
-                columns[f"int_scale_{var}={val}"] = (int_op, {var: val})
+            for v in args.variant:  # our op under knobs of the library (IS_BT=64, IS_SLIM=1,IS_GEMM_PATH=wgmma, ...)
+                columns[f"int_scale_{v}"] = (int_op, dict(kv.split("=", 1) for kv in v.split(",")))
             if not args.ab:  # A/B runs of a change: our op and the baseline only
                 columns.update({
                     "float_scale_w4a8": (float_op, {}),

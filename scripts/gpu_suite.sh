@@ -55,7 +55,7 @@ if [ "$BENCH" = "--short" ]; then
   PYTHONUNBUFFERED=1 python3 scripts/bench_gemm.py --out "$OUT" ${BENCH_ARGS:---ms 1,16,64,128,1024,4096} 2>&1 | tee "$OUT/bench.log"
   echo "== GPU tests (the library's path choice, the plugin's calls)"
   if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
-       -k "auto or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then
+       -k "auto or slim or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then
     summary+=("gpu tests (--short subset): $(tail -1 "$OUT/pytest_gpu.log")")
   else
     tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests (--short subset): FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1
@@ -88,32 +88,35 @@ python3 - <<'PY' > "$OUT/sanitizer_cases.txt" 2>&1
 import sys; sys.path.insert(0, ".")
 from pathlib import Path
 from tests.test_gpu_plugin import write_case
-# (case, IS_PERSISTENT, IS_STREAMK): the fourth case has K / 128 = 16 k-tiles, more than
+# (case, IS_PERSISTENT, IS_STREAMK, IS_SLIM): the fourth case has K / 128 = 16 k-tiles, more than
 # the pipeline's stages, so stages are refilled; the last has 65 x 3 = 195
 # tiles of 128 x 128 and K / 128 = 2, so on the persistent kernel (132 blocks
 # on an H100) some blocks walk two tiles and every tile restarts the stages.
-# The last two run the stream-K kernel (IS_STREAMK=1): tiles split over
+# The next two run the stream-K kernel (IS_STREAMK=1): tiles split over
 # several blocks, with 128 tokens per block (100 x 3 = 300 tiles: one whole
-# wave, then 168 tiles split) and with 64.
-cases = [((1, 136, 256, 64, "fp16", True), 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0),
-         ((300, 40, 384, 128, "fp32", True), 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0),
-         ((260, 8320, 256, 128, "fp16", True), 1, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1),
-         ((64, 12288, 512, 128, "bf16", True), 0, 1)]
-for i, (c, persistent, streamk) in enumerate(cases):
+# wave, then 168 tiles split) and with 64. The last two run the slim blocks
+# (IS_SLIM=1: one producer warp, 3 or 2 blocks per SM) at 16 and 24 tokens,
+# split over a cluster (they are not split without IS_SLIM at 24 tokens).
+cases = [((1, 136, 256, 64, "fp16", True), 0, 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0, 0),
+         ((300, 40, 384, 128, "fp32", True), 0, 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0, 0),
+         ((260, 8320, 256, 128, "fp16", True), 1, 0, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1, 0),
+         ((64, 12288, 512, 128, "bf16", True), 0, 1, 0), ((16, 12288, 512, 128, "fp16", True), 0, 0, 1),
+         ((24, 12288, 512, 128, "fp32", True), 0, 0, 1)]
+for i, (c, persistent, streamk, slim) in enumerate(cases):
     write_case(Path(f"build/san{i}"), *c, seed=i)
-    print(f"build/san{i} {persistent} {streamk}")
+    print(f"build/san{i} {persistent} {streamk} {slim}")
 PY
 san_ok=1
 n_cases=0
-while read -r d persistent streamk; do
+while read -r d persistent streamk slim; do
   n_cases=$((n_cases + 1))
   for tool in memcheck racecheck; do
-    if ! IS_PERSISTENT=$persistent IS_STREAMK=$streamk timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
-      san_ok=0; echo "sanitizer $tool failed on $d (IS_PERSISTENT=$persistent IS_STREAMK=$streamk)"
+    if ! IS_PERSISTENT=$persistent IS_STREAMK=$streamk IS_SLIM=$slim timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
+      san_ok=0; echo "sanitizer $tool failed on $d (IS_PERSISTENT=$persistent IS_STREAMK=$streamk IS_SLIM=$slim)"
     fi
   done
 done < "$OUT/sanitizer_cases.txt"
-if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
+if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K, two slim)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
 
 if [ "$BENCH" != "--no-bench" ]; then
   echo "== benchmark"

@@ -57,12 +57,14 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
     (128, 128, 16384), (1000, 16384, 128), (4096, 256, 4096), (3, 136, 256), (300, 200, 512),
     (520, 4224, 512),  # 33 x 5 = 165 tiles of 128 x 128: persistent blocks walk one or two tiles
     (384, 12800, 512),  # 100 x 3 = 300 tiles: stream-K walks one whole wave, then splits 168 tiles
+    (24, 12288, 4096),  # 32-token tiles (M = 17..32): split 2 ways with slim blocks (2 per SM), not without
 ]
 
 
 def _set_path(monkeypatch, path: str) -> str:
     monkeypatch.delenv("IS_PERSISTENT", raising=False)
     monkeypatch.delenv("IS_STREAMK", raising=False)
+    monkeypatch.delenv("IS_SLIM", raising=False)
     if path == "auto":
         monkeypatch.delenv("IS_GEMM_PATH", raising=False)
     elif path == "persistent":  # the persistent wgmma kernel wherever it applies (128-token tiles, no split-K)
@@ -72,6 +74,9 @@ def _set_path(monkeypatch, path: str) -> str:
     elif path == "streamk":  # the stream-K wgmma kernel for the 64- and 128-token tiles (M > 32)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_STREAMK", "1")
+    elif path == "slim":  # the wgmma path with slim blocks for tiles of <= 32 tokens (IS_SLIM=1, experimental)
+        monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
+        monkeypatch.setenv("IS_SLIM", "1")
     elif path == "wgmma":  # the wgmma kernel with one block per tile (never persistent)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_PERSISTENT", "0")
@@ -81,7 +86,7 @@ def _set_path(monkeypatch, path: str) -> str:
     return path
 
 
-@pytest.fixture(params=["auto", "mma", "wgmma", "persistent", "streamk"])
+@pytest.fixture(params=["auto", "mma", "wgmma", "persistent", "streamk", "slim"])
 def gemm_path(request, monkeypatch):
     """Every GEMM path of the library: "auto" (the library's choice), the
     mma.sync path forced through IS_GEMM_PATH (what sm_80/sm_89 GPUs always
@@ -90,16 +95,18 @@ def gemm_path(request, monkeypatch):
     once with one block per tile, once on the persistent kernel for the
     128-token tiles (the library's choice takes it for K <= 8192) and once on
     the stream-K kernel (64- and 128-token tiles, IS_STREAMK=1; the library
-    takes it where the last wave of tiles is short, use_stream_k)."""
+    takes it where the last wave of tiles is short, use_stream_k) and once
+    with the slim blocks of the tiles of at most 32 tokens (IS_SLIM=1; larger
+    tiles take the usual kernels)."""
     return _set_path(monkeypatch, request.param)
 
 
-@pytest.fixture(params=["auto", "mma", "wgmma", "streamk"])
+@pytest.fixture(params=["auto", "mma", "wgmma", "streamk", "slim"])
 def gemm_path_2(request, monkeypatch):
     """The library's choice (persistent at 128-token tiles with K <= 8192,
     stream-K where use_stream_k says), the mma.sync path, the wgmma path with
-    one block per tile and the stream-K kernel forced (for the larger
-    sweeps)."""
+    one block per tile, the stream-K kernel and the slim blocks forced (for
+    the larger sweeps)."""
     return _set_path(monkeypatch, request.param)
 
 
@@ -132,7 +139,7 @@ def test_acc_bit_exact_wide_groups(m, n, k, group_size, gemm_path):
 
 
 RANDOM_SHAPES = [(1, 4096, 4096), (7, 11008, 4096), (16, 4096, 14336), (33, 1000, 1024), (128, 4096, 4096),
-                 (1000, 512, 2048), (4096, 1024, 1024), (2, 129, 256)]
+                 (1000, 512, 2048), (4096, 1024, 1024), (2, 129, 256), (20, 12288, 1024)]
 
 
 @pytest.mark.parametrize("name", ["fp16", "bf16", "fp32"])

@@ -16,7 +16,10 @@
 //
 // Block: 3 warpgroups. Warpgroups 0 and 1 compute (64 output channels each,
 // 128 per block); warpgroup 2 produces (only its first warp works; at
-// BT = 128 it hands its registers to the consumers with setmaxnreg). Per
+// BT = 128 it hands its registers to the consumers with setmaxnreg). With
+// IS_SLIM=1 (experimental, not yet run on a GPU: TileConfig's kSlim) tiles
+// of up to 32 tokens use blocks of 2 warpgroups + 1 producer warp, so that
+// more blocks share an SM. Per
 // k-tile of 128 (one group when group_size = 128), kStages tiles ahead:
 //   producer: TMA copies into pipeline stage s: the activation tile [BT
 //     tokens x 128 bytes] (128-byte swizzle, the layout wgmma reads without
@@ -98,7 +101,6 @@ constexpr int kTileK = 128;             // k per pipeline stage (one 128-byte sw
 constexpr int kBlockChannels = 128;     // 2 consumer warpgroups x 64
 constexpr int kConsumerWarps = 8;      // 2 warpgroups of consumers
 constexpr int kConsumerThreads = 32 * kConsumerWarps;
-constexpr int kThreads = kConsumerThreads + 128;  // + 1 producer warpgroup (one working warp)
 constexpr int kWeightTileBytes = kBlockChannels * kTileK / 2;  // 8 KB
 // Weights are copied two k-tiles at a time: 128 contiguous bytes of each of
 // the block's 128 rows (one full L2 line per row and copy) instead of 64, so
@@ -114,8 +116,21 @@ constexpr int kMaxSplits = 4;
 constexpr int kTurnBarrier = 2;
 constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output tile
 
-template <int BT>
+// kSlim (BT <= 32, IS_SLIM=1; see use_slim): the producer is one warp instead
+// of a warpgroup (288 threads instead of 384) and the pipeline has 6 stages,
+// so that 3 decode blocks (BT <= 16) or 2 blocks of 32 tokens share an SM
+// instead of 2 or 1. Why: on the H200 the decode calls on this path took the
+// same time as on the H100 although DRAM is 1.4x faster (22016x4096 M = 1:
+// 20.2 us on both; 28672x4096 24.1 -> 19.8 us, 172 and 224 blocks of 32
+// k-tiles each both ~0.5 us per k-tile and block): a block's rate is bound
+// by its per-tile chain, so more blocks per SM, not more bytes in flight per
+// block, is what moves it (PERF.md, "H200"). The three idle producer warps
+// held 3 x 32 x 64-80 registers each block. No setmaxnreg at these tiles, so
+// a warpgroup-sized producer is not needed.
+template <int BT, bool kSlim = false>
 struct TileConfig {
+  static_assert(!kSlim || BT <= 32, "slim blocks: tiles of at most 32 tokens");
+  static constexpr int kThreads = kConsumerThreads + (kSlim ? 32 : 128);  // + the producer (one working warp)
   static constexpr int kActTileBytes = BT * kTileK;
   static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;  // smem per stage, both regions
   // 8 stages (72-80 KB) for decode tiles, whose time is mostly waiting for
@@ -124,7 +139,8 @@ struct TileConfig {
   // weight buffer) and at least 4 (the split-K reduction reuses the
   // activation stages). Shared memory: [kStages activation tiles][kStages / 2
   // weight buffers][scales][barriers].
-  static constexpr int kStages = BT <= 16 ? 8 : 6;
+  // (Slim blocks: 6 at every BT, 59-78 KB, so that 3 of 16 tokens fit an SM's 228 KB.)
+  static constexpr int kStages = !kSlim && BT <= 16 ? 8 : 6;
   static_assert(kStages % 2 == 0 && kStages >= 4, "stage count");
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
@@ -142,7 +158,8 @@ struct TileConfig {
   // an SM (<= 80 registers a thread, 2 x <= 85 KB of shared memory), which
   // doubles the tiles in flight per SM; a decode block's rate is bound by its
   // per-tile chain (barrier wait, unpack, wgmma, group epilogue), not by DRAM.
-  static constexpr int kBlocksPerSM = BT <= 16 ? 2 : 1;
+  // Slim blocks: 3 (<= 72 registers a thread) or, at BT = 32, 2 (<= 112).
+  static constexpr int kBlocksPerSM = kSlim ? (BT <= 16 ? 3 : 2) : BT <= 16 ? 2 : 1;
 };
 
 // Set to 1 by the sm_90a pass only: the host reads it to learn whether the
@@ -285,12 +302,14 @@ struct WgmmaArgs {
 // group (see "Stream-K" below).
 enum class Walk { kGrid, kPersistent, kStreamK };
 
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid>
-__global__ void __launch_bounds__(kThreads, TileConfig<BT>::kBlocksPerSM)
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, bool kSlim = false>
+__global__ void __launch_bounds__(TileConfig<BT, kSlim>::kThreads, TileConfig<BT, kSlim>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                   const WgmmaArgs args) {
 #if IS_WGMMA_BODY
-  using Cfg = TileConfig<BT>;
+  static_assert(!kSlim || kWalk == Walk::kGrid, "slim blocks: grid walk only");
+  using Cfg = TileConfig<BT, kSlim>;
+  constexpr int kThreads = Cfg::kThreads;
   using Acc = typename std::conditional<kIntScale, int, float>::type;
   constexpr int kStages = Cfg::kStages;
   constexpr int kRegs = BT / 2;  // accumulator registers per thread
@@ -820,19 +839,19 @@ static int tokens_per_block(int64_t M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <=
 
 // Walking kernels (persistent, stream-K) stage their output in a region of
 // their own: the producer is already refilling the stages.
-template <int BT, Walk kWalk>
+template <int BT, Walk kWalk, bool kSlim = false>
 constexpr int smem_bytes() {
-  return kWalk != Walk::kGrid ? TileConfig<BT>::kSmemBytesPersistent : TileConfig<BT>::kSmemBytes;
+  return kWalk != Walk::kGrid ? TileConfig<BT, kSlim>::kSmemBytesPersistent : TileConfig<BT, kSlim>::kSmemBytes;
 }
 
 // Lets the kernel instantiation use its dynamic shared memory (once per instantiation).
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, bool kSlim = false>
 static cudaError_t kernel_ready() {
   static std::once_flag once;
   static cudaError_t err = cudaSuccess;
   std::call_once(once, [] {
-    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk>());
+    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk, kSlim>());
   });
   return err;
 }
@@ -842,18 +861,18 @@ static cudaError_t kernel_ready() {
 // registers, and which SMs share a GPC), for splits = 1..kMaxSplits; asked
 // once per BT, of the fp16 integer-scale instantiation (all of a BT use the
 // same shared memory and about the same registers). 0 where the query fails.
-template <int BT>
+template <int BT, bool kSlim = false>
 static const int* active_clusters() {
   static int count[kMaxSplits + 1] = {};
   static std::once_flag once;
   std::call_once(once, [] {
-    auto kernel = w4a8_wgmma_kernel<__half, true, BT, true>;
-    if (kernel_ready<__half, true, BT, true>() != cudaSuccess) return;
+    auto kernel = w4a8_wgmma_kernel<__half, true, BT, true, Walk::kGrid, kSlim>;
+    if (kernel_ready<__half, true, BT, true, Walk::kGrid, kSlim>() != cudaSuccess) return;
     for (int s = 1; s <= kMaxSplits; s *= 2) {
       cudaLaunchConfig_t cfg = {};
       cfg.gridDim = dim3(1, 1, s);
-      cfg.blockDim = dim3(kThreads);
-      cfg.dynamicSmemBytes = TileConfig<BT>::kSmemBytes;
+      cfg.blockDim = dim3(TileConfig<BT, kSlim>::kThreads);
+      cfg.dynamicSmemBytes = TileConfig<BT, kSlim>::kSmemBytes;
       cudaLaunchAttribute attr = cluster_attribute(s);
       cfg.attrs = &attr;
       cfg.numAttrs = 1;
@@ -864,11 +883,13 @@ static const int* active_clusters() {
   return count;
 }
 
-static int max_active_clusters(int BT, int splits) {
+// Clusters of `splits` blocks of the BT-token kernel (slim blocks or not) that run at once.
+static int max_active_clusters(int BT, int splits, bool slim) {
+  slim = slim && BT <= 32;
   switch (BT) {
-    case 8: return active_clusters<8>()[splits];
-    case 16: return active_clusters<16>()[splits];
-    case 32: return active_clusters<32>()[splits];
+    case 8: return slim ? active_clusters<8, true>()[splits] : active_clusters<8>()[splits];
+    case 16: return slim ? active_clusters<16, true>()[splits] : active_clusters<16>()[splits];
+    case 32: return slim ? active_clusters<32, true>()[splits] : active_clusters<32>()[splits];
     case 64: return active_clusters<64>()[splits];
     default: return active_clusters<128>()[splits];
   }
@@ -879,11 +900,12 @@ static int max_active_clusters(int BT, int splits) {
 // tile, all run at once. A split whose clusters need a second wave is slower
 // than none (measured, PERF.md v9: 4-way clusters of the 1-block-per-SM
 // tiles at N = 4096 ran 1.5x slower than 2-way ones).
-static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT) {
+// `slim`: for the slim blocks' occupancy (use_slim).
+static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT, bool slim) {
   const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
   int splits = 1;
   for (int s = 2; s <= kMaxSplits && s <= K / group_size; s *= 2)
-    if (tiles * s <= (int64_t)max_active_clusters(BT, 1) && tiles <= max_active_clusters(BT, s)) splits = s;
+    if (tiles * s <= (int64_t)max_active_clusters(BT, 1, slim) && tiles <= max_active_clusters(BT, s, slim)) splits = s;
   // IS_SPLITS=n (read on every call, a measurement knob like IS_GEMM_PATH) forces the split.
   if (const char* forced = std::getenv("IS_SPLITS")) splits = std::max(1, std::min(kMaxSplits, std::atoi(forced)));
   return std::min(splits, K / group_size);
@@ -901,7 +923,9 @@ bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size) {
   // 4 ways or more (N <= ~4096 on an H100), the mma.sync kernel is as fast or
   // faster (up to 1.2x at N = K = 4096): short per-block pipelines do not pay
   // for their fill and the cluster reduction.
-  if (M <= 32 && choose_splits(M, N, (int)K, group_size, tokens_per_block(M)) >= 4) return false;
+  // (Counted for the 384-thread blocks the rule was measured with, also under
+  // IS_SLIM=1: the knob changes the blocks of the wgmma path, not the path.)
+  if (M <= 32 && choose_splits(M, N, (int)K, group_size, tokens_per_block(M), false) >= 4) return false;
   return true;
 }
 
@@ -918,12 +942,12 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, bool kSlim = false>
 static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
-  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk>;
-  constexpr int smem = smem_bytes<BT, kWalk>();
-  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk>()));
+  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
+  constexpr int smem = smem_bytes<BT, kWalk, kSlim>();
+  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk, kSlim>()));
   const int gx = (args.N + kBlockChannels - 1) / kBlockChannels, gy = (args.M + BT - 1) / BT;
   // Persistent: one block per SM (BT = 64 and 128 run one per SM), at most
   // one per tile; stream-K: one per SM, at most one per (tile, group) unit,
@@ -933,9 +957,23 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
                     : kWalk == Walk::kStreamK
                         ? dim3((unsigned)std::min<int64_t>(units, std::min(sm_count(), kStreamKMaxBlocks)))
                         : dim3(gx, gy, splits);
-  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kThreads), smem, splits, stream, tm_x, tm_w, args));
+  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm_x, tm_w,
+                               args));
   IS_LAUNCH_CHECK();
   return 0;
+}
+
+// Slim blocks (TileConfig's kSlim: one producer warp, 6 stages, 3 blocks of
+// <= 16 tokens or 2 of 32 per SM) for the tiles of at most 32 tokens, only
+// with IS_SLIM=1 (read on every call, like IS_GEMM_PATH): not yet run on a
+// GPU (2026-12-01, the session's device time was spent), so the default stays
+// the GPU-verified 384-thread blocks until the GPU suite and an A/B
+// (`bench_gemm.py --variant IS_SLIM=1`) have run. choose_splits and
+// wgmma_preferred see the slim occupancy through max_active_clusters.
+static bool use_slim(int BT) {
+  if (BT > 32) return false;
+  const char* env = std::getenv("IS_SLIM");
+  return env != nullptr && env[0] == '1';
 }
 
 // The persistent kernel runs the 128-token tiles without split-K where
@@ -992,6 +1030,13 @@ static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, c
   if (use_stream_k(args, BT, splits))
     return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
                     : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
+  if (use_slim(BT)) {
+    switch (BT) {
+      case 8: return launch_typed<T, kIntScale, 8, kGroup128, Walk::kGrid, true>(tm_x, tm_w, args, splits, stream);
+      case 16: return launch_typed<T, kIntScale, 16, kGroup128, Walk::kGrid, true>(tm_x, tm_w, args, splits, stream);
+      default: return launch_typed<T, kIntScale, 32, kGroup128, Walk::kGrid, true>(tm_x, tm_w, args, splits, stream);
+    }
+  }
   switch (BT) {
     case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm_x, tm_w, args, splits, stream);
@@ -1027,20 +1072,21 @@ struct Tiling {
 // call, a measurement knob like IS_SPLITS) forces it.
 static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
   Tiling t{tokens_per_block(M), 0};
-  t.splits = choose_splits(M, N, K, group_size, t.BT);
+  t.splits = choose_splits(M, N, K, group_size, t.BT, use_slim(t.BT));
   if (t.BT == 128) {
     auto cost = [&](int bt, int splits, double k_tile_time) {
       const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + bt - 1) / bt);
-      const int64_t slots = std::max(1, max_active_clusters(bt, 1));  // blocks the GPU runs at once
+      const int64_t slots = std::max(1, max_active_clusters(bt, 1, false));  // blocks the GPU runs at once
       const int64_t waves = (tiles * splits + slots - 1) / slots;
       return (double)waves * ((K / kTileK + splits - 1) / splits) * k_tile_time;
     };
-    const int splits64 = choose_splits(M, N, K, group_size, 64);
+    const int splits64 = choose_splits(M, N, K, group_size, 64, false);
     if (cost(64, splits64, 0.76) < cost(128, t.splits, 1.0)) t = Tiling{64, splits64};
   }
   if (const char* forced = std::getenv("IS_BT")) {
     const int v = std::atoi(forced);
-    if (v == 8 || v == 16 || v == 32 || v == 64 || v == 128) t = Tiling{v, choose_splits(M, N, K, group_size, v)};
+    if (v == 8 || v == 16 || v == 32 || v == 64 || v == 128)
+      t = Tiling{v, choose_splits(M, N, K, group_size, v, use_slim(v))};
   }
   return t;
 }
