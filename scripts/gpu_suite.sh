@@ -52,7 +52,11 @@ if [ "$BENCH" = "--short" ]; then
   fi
   echo "== benchmark (first: it is what a short lease is for)"
   # shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
-  PYTHONUNBUFFERED=1 python3 scripts/bench_gemm.py --out "$OUT" ${BENCH_ARGS:---ms 1,16,64,128,1024,4096} 2>&1 | tee "$OUT/bench.log"
+  if PYTHONUNBUFFERED=1 python3 scripts/bench_gemm.py --out "$OUT" ${BENCH_ARGS:---ms 1,16,64,128,1024,4096} 2>&1 | tee "$OUT/bench.log"; then
+    summary+=("benchmark: ok ($OUT/bench.json, .csv, .jsonl)")
+  else
+    summary+=("benchmark: FAILED (see bench.log)"); status=1
+  fi
   echo "== GPU tests (the library's path choice, the plugin's calls)"
   if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
        -k "auto or slim or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then
