@@ -9,12 +9,14 @@
 #
 # --short, for a device lease too short for the whole suite: the libraries
 # already in build/plugins are used when they are there (built on a CPU
-# machine with the same nvcc and carried over; otherwise they are built), the
-# benchmark runs first (all six shapes at M = 1, 16, 64, 128, 1024, 4096
-# unless BENCH_ARGS says otherwise; each point is in $OUT/bench.jsonl as soon
-# as it is measured), then the GPU tests of the library's own path choice and
-# the plugin's calls; no sanitizer. A run cut off by its time limit keeps what
-# it finished: `python3 scripts/bench_table.py $OUT/bench.jsonl` prints its tables.
+# machine with the same nvcc and carried over; otherwise they are built); the
+# decode k-tile microbenchmark (seconds) and the benchmark run first (all six
+# shapes at M = 1, 16, 64, 128, 1024, 4096 unless BENCH_ARGS says otherwise;
+# each point is in $OUT/bench.jsonl as soon as it is measured), then the GPU
+# tests of the library's own path choice, of the slim blocks (IS_SLIM=1) and
+# of the plugin's calls; no sanitizer. A run cut off by its time limit keeps
+# what it finished: `python3 scripts/bench_table.py $OUT/bench.jsonl` prints
+# its tables.
 #
 # Needs nvcc, cmake, python3 with torch+triton+numpy+pytest, and the TensorRT
 # headers: TENSORRT_INCLUDE_DIR, or ./.trt_headers (a copy of kernel-lens's
@@ -34,6 +36,21 @@ GENCODE="${IS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 
+# The decode k-tile microbenchmark (plugins/tests/decode_chain.cu, seconds):
+# built here unless a build carried from elsewhere is in build/plugins.
+run_decode_chain() {
+  echo "== decode k-tile chain (cycles)"
+  if [ ! -x build/plugins/decode_chain ]; then
+    nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -Iplugins/src plugins/tests/decode_chain.cu \
+      -o build/plugins/decode_chain > "$OUT/decode_chain_build.log" 2>&1 || { summary+=("decode_chain: build FAILED"); return; }
+  fi
+  if timeout 60 build/plugins/decode_chain 2>&1 | tee "$OUT/decode_chain.txt"; then
+    summary+=("decode_chain: $(wc -l < "$OUT/decode_chain.txt") lines in decode_chain.txt")
+  else
+    summary+=("decode_chain: FAILED"); status=1
+  fi
+}
+
 if [ "$BENCH" = "--short" ]; then
   # Where libcudart.so.13 is for libraries built elsewhere: the toolkit's, else the one of torch's wheels.
   CUDART_DIR="$(python3 -c "import glob, os, site; c = [f for p in site.getsitepackages() for f in glob.glob(p + '/nvidia/*/lib/libcudart.so.*')]; print(os.path.dirname(c[0]) if c else '')" 2>/dev/null)"
@@ -50,6 +67,7 @@ if [ "$BENCH" = "--short" ]; then
       tail -30 "$OUT/build.log"; echo "build: FAILED"; exit 1
     fi
   fi
+  run_decode_chain
   echo "== benchmark (first: it is what a short lease is for)"
   # shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
   if PYTHONUNBUFFERED=1 python3 scripts/bench_gemm.py --out "$OUT" ${BENCH_ARGS:---ms 1,16,64,128,1024,4096} 2>&1 | tee "$OUT/bench.log"; then
@@ -79,6 +97,8 @@ if cmake -S plugins -B build/plugins -DCMAKE_CUDA_COMPILER="$NVCC" -DIS_CUDA_GEN
 else
   tail -30 "$OUT/build.log"; summary+=("build: FAILED"); status=1
 fi
+
+[ -f build/plugins/libis_kernels.so ] && run_decode_chain
 
 echo "== GPU tests"
 if timeout 600 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider --durations=15 > "$OUT/pytest_gpu.log" 2>&1; then

@@ -95,3 +95,17 @@ def test_workspace_size_contract(build_dir):
     for n_, k_ in ((4096, 4096), (200, 512), (28672, 4096)):
         sizes = [size(m, n_, k_) for m in range(1, 300)]
         assert all(a <= b for a, b in zip(sizes, sizes[1:])), (n_, k_)
+
+
+@pytest.mark.parametrize("name", ["decode_chain.cu", "wgmma_rate.cu"])
+def test_microbenchmarks_compile_for_sm90a(tmp_path, name):
+    """The GPU microbenchmarks of plugins/tests (run by scripts/gpu_suite.sh)
+    compile for sm_90a with the kernels' headers, so that a GPU lease is not
+    spent finding out that they do not."""
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not installed: the CUDA build cannot be checked on this machine")
+    res = subprocess.run(["nvcc", "-std=c++17", "-O3", "-gencode=arch=compute_90a,code=sm_90a",
+                          "-I", str(ROOT / "plugins" / "src"), str(ROOT / "plugins" / "tests" / name),
+                          "-o", str(tmp_path / "bench")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert "C7513" not in res.stderr and "C7514" not in res.stderr, "wgmma serialized: not what the kernel runs"

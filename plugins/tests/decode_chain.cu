@@ -1,0 +1,167 @@
+// Microbenchmark (not part of the CMake build): the latency, in SM cycles, of
+// the pieces of one decode k-tile of the wgmma kernel (w4a8_wgmma.cu, BT <= 32),
+// one block alone on the GPU, no global memory traffic.
+//
+// Why: on the H200 a decode block of that kernel spends ~0.5 us (~1000 cycles)
+// per k-tile whatever the number of blocks (PERF.md, "H200"), far more than its
+// ~100 instructions per warp. This program times the candidates of that chain
+// separately, so that one GPU call says which one to shorten:
+//   chain4     fence, 4 dependent wgmma m64nBTk32 (A in registers) into one
+//              accumulator, commit, wait_group 0: the kernel's tile, alone
+//   chain2x2   the same 4 wgmma alternating between two accumulators (a chain
+//              of 2): what splitting the tile's accumulator would give
+//   single     1 wgmma, commit, wait: the latency of one instruction
+//   turns      2 warpgroups taking turns (named barriers) around chain4, as
+//              the kernel's consumers do
+//   unpack     chain4 with the next tile's 2 x 16-byte shared loads and the
+//              8-word unpack between commit and wait, as the kernel overlaps them
+//   mbarrier   256 threads arrive on an mbarrier (count 256) and wait for its
+//              phase: the kernel's per-tile "stage free" protocol
+//
+//   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src decode_chain.cu -o decode_chain && ./decode_chain
+// (scripts/gpu_suite.sh builds and runs it.) Prints one line per piece and BT.
+#include <cstdint>
+#include <cstdio>
+#include <type_traits>
+
+#include "int4_unpack.cuh"
+#include "wgmma_s8.cuh"
+
+#define CHECK(call)                                                                       \
+  do {                                                                                    \
+    cudaError_t e_ = (call);                                                              \
+    if (e_ != cudaSuccess) {                                                              \
+      std::printf("decode_chain: %s failed: %s\n", #call, cudaGetErrorString(e_));        \
+      return 1;                                                                           \
+    }                                                                                     \
+  } while (0)
+
+enum Mode { kChain4, kChain2x2, kSingle, kTurns, kUnpack, kMbarrier };
+constexpr const char* kNames[] = {"chain4", "chain2x2", "single", "turns", "unpack", "mbarrier"};
+
+__device__ __forceinline__ uint64_t desc128(uint32_t a) {  // as desc_k_major_sw128 in w4a8_wgmma.cu
+  return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
+}
+__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+
+// out[0] = cycles per iteration (thread 0), out[1 + tid] = a checksum that keeps the work alive.
+template <int BT, Mode kMode>
+__global__ void __launch_bounds__(256, 1) chain(long long* out, int iters) {
+  __shared__ __align__(1024) uint8_t smem[16384];
+  __shared__ __align__(8) uint64_t bar;
+  for (int i = threadIdx.x; i < 16384 / 4; i += blockDim.x) reinterpret_cast<uint32_t*>(smem)[i] = i * 2654435761u;
+  if (threadIdx.x == 0) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"((uint32_t)__cvta_generic_to_shared(&bar)), "r"(256));
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  __syncthreads();
+  const int wg = threadIdx.x / 128;
+  const uint64_t db = desc128((uint32_t)__cvta_generic_to_shared(smem));
+  const uint32_t bar_addr = (uint32_t)__cvta_generic_to_shared(&bar);
+  int P[BT / 2] = {}, Q[BT / 2] = {};
+  // A ring of two fragment buffers indexed by the iteration's parity (the loop
+  // is unrolled by 2), as the kernel's a[2][4][4]: the next tile's fragments are
+  // written while the wgmma reading the current ones run (unpack mode).
+  uint32_t a[2][4][4];
+  for (int b = 0; b < 2; ++b)
+    for (int s = 0; s < 4; ++s)
+      for (int r = 0; r < 4; ++r) a[b][s][r] = threadIdx.x * (8 * b + 4 * s + r + 1);
+  uint32_t sink = 0;
+  if (kMode == kTurns && wg == 1) asm volatile("bar.arrive 2, 256;" ::: "memory");  // warpgroup 0 goes first
+  auto step = [&](auto parity, int it) {
+    constexpr int cur = decltype(parity)::value, nxt = cur ^ 1;
+    (void)nxt;  // (used by the unpack mode only)
+    if constexpr (kMode == kMbarrier) {
+      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar_addr) : "memory");
+      asm volatile(
+          "{\n.reg .pred done;\nW_%=:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n@!done bra W_%=;\n}\n" ::"r"(
+              bar_addr),
+          "r"(it & 1)
+          : "memory");
+      return;
+    }
+    if constexpr (kMode == kTurns) asm volatile("bar.sync %0, 256;" ::"r"(2 + wg) : "memory");
+    fence();
+    if constexpr (kMode == kSingle) {
+      is::wgmma_rs_s8<BT>(P, a[cur][0], db, 1);
+    } else {
+#pragma unroll
+      for (int st = 0; st < 4; ++st) {
+        if (kMode == kChain2x2 && (st & 1)) is::wgmma_rs_s8<BT>(Q, a[cur][st], db + 2 * st, 1);
+        else is::wgmma_rs_s8<BT>(P, a[cur][st], db + 2 * st, 1);
+      }
+    }
+    commit();
+    if constexpr (kMode == kTurns) {
+      if (wg == 0 || it + 1 < iters) asm volatile("bar.arrive %0, 256;" ::"r"(2 + (wg ^ 1)) : "memory");
+    }
+    if constexpr (kMode == kUnpack) {
+      // The next tile's fragments: two 16-byte shared loads, 8 words unpacked (as load_fragments).
+      const int off = (threadIdx.x * 16 + it * 64) & 8191;
+      const uint4 w0 = *reinterpret_cast<const uint4*>(smem + off);
+      const uint4 w1 = *reinterpret_cast<const uint4*>(smem + 8192 + off);
+      uint32_t(&f)[4][4] = a[nxt];
+      is::unpack_word_even_odd(w0.x, f[0][0], f[0][2]);
+      is::unpack_word_even_odd(w1.x, f[0][1], f[0][3]);
+      is::unpack_word_even_odd(w0.y, f[1][0], f[1][2]);
+      is::unpack_word_even_odd(w1.y, f[1][1], f[1][3]);
+      is::unpack_word_even_odd(w0.z, f[2][0], f[2][2]);
+      is::unpack_word_even_odd(w1.z, f[2][1], f[2][3]);
+      is::unpack_word_even_odd(w0.w, f[3][0], f[3][2]);
+      is::unpack_word_even_odd(w1.w, f[3][1], f[3][3]);
+    }
+    wait_all();
+  };
+  const long long t0 = clock64();
+  for (int it = 0; it < iters; it += 2) {
+    step(std::integral_constant<int, 0>{}, it);
+    step(std::integral_constant<int, 1>{}, it + 1);
+  }
+  const long long t1 = clock64();
+  for (int r = 0; r < BT / 2; ++r) sink += P[r] + Q[r];
+  for (int s = 0; s < 4; ++s) sink += a[0][s][0] + a[1][s][1];
+  if (threadIdx.x == 0) out[0] = (t1 - t0) / iters;
+  out[1 + threadIdx.x] = sink;
+}
+
+template <int BT, Mode kMode>
+static int run(long long* d_out) {
+  const int threads = kMode == kTurns || kMode == kMbarrier ? 256 : 128;
+  const int iters = 2000;  // even: the loop is unrolled by 2
+  chain<BT, kMode><<<1, threads>>>(d_out, 10);  // warm-up (instruction cache, clocks)
+  CHECK(cudaGetLastError());
+  chain<BT, kMode><<<1, threads>>>(d_out, iters);
+  CHECK(cudaGetLastError());
+  long long cycles = 0;
+  CHECK(cudaMemcpy(&cycles, d_out, sizeof(cycles), cudaMemcpyDeviceToHost));
+  std::printf("BT=%3d %-9s %6lld cycles per tile (%d warpgroup%s)\n", BT, kNames[kMode], cycles, threads / 128,
+              threads > 128 ? "s" : "");
+  return 0;
+}
+
+template <int BT>
+static int run_all(long long* d_out) {
+  if (run<BT, kChain4>(d_out) || run<BT, kChain2x2>(d_out) || run<BT, kSingle>(d_out) || run<BT, kTurns>(d_out) ||
+      run<BT, kUnpack>(d_out))
+    return 1;
+  return 0;
+}
+
+int main() {
+  int major = 0, minor = 0, clock_khz = 0;
+  CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+  CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0));
+  CHECK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  if (major != 9 || minor != 0) {
+    std::printf("decode_chain: needs an sm_90 GPU (H100/H200), found sm_%d%d\n", major, minor);
+    return 1;
+  }
+  std::printf("decode_chain: SM clock %.0f MHz (1000 cycles = %.2f us)\n", clock_khz / 1e3, 1e3 / (clock_khz / 1e3));
+  long long* d_out = nullptr;
+  CHECK(cudaMalloc(&d_out, (1 + 256) * sizeof(long long)));
+  if (run_all<8>(d_out) || run_all<16>(d_out) || run_all<32>(d_out) || run<8, kMbarrier>(d_out)) return 1;
+  CHECK(cudaFree(d_out));
+  return 0;
+}
