@@ -108,9 +108,12 @@ constexpr int kWeightTileBytes = kBlockChannels * kTileK / 2;  // 8 KB
 // share one 16 KB weight buffer [128 rows][128 B]; stage 2p's copy fills it.
 constexpr int kTilesPerWeightCopy = 2;
 constexpr int kWeightRowBytes = kTilesPerWeightCopy * kTileK / 2;  // 128
-// Largest split-K cluster: 8 (the portable limit) never measured faster
-// than 4 (PERF.md, v9).
-constexpr int kMaxSplits = 4;
+// Largest split-K cluster: 8, the portable limit, for the slim blocks only
+// (IS_SLIM=1: with 3 of them per SM, N = 4096 decode fills the SMs only at
+// 8-way splits: 32 tiles x 8 = 256 blocks; not yet run on a GPU); the
+// 384-thread blocks stop at 4: 8 never measured faster there (PERF.md, v9).
+constexpr int kMaxSplits = 8;
+constexpr int kMaxSplitsWide = 4;
 // Named barriers: 0 is __syncthreads, 1 the split-K reduction, 2 and 3 the
 // consumers' turns on the tensor cores (ping-pong), 4 the output staging.
 constexpr int kTurnBarrier = 2;
@@ -896,7 +899,7 @@ static int max_active_clusters(int BT, int splits, bool slim) {
 }
 
 // Split K over a cluster while the tiles alone would leave SMs idle: the
-// largest split (up to kMaxSplits) whose clusters, one per (channel, token)
+// largest split (up to kMaxSplitsWide, or kMaxSplits for slim blocks) whose clusters, one per (channel, token)
 // tile, all run at once. A split whose clusters need a second wave is slower
 // than none (measured, PERF.md v9: 4-way clusters of the 1-block-per-SM
 // tiles at N = 4096 ran 1.5x slower than 2-way ones).
@@ -904,7 +907,8 @@ static int max_active_clusters(int BT, int splits, bool slim) {
 static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT, bool slim) {
   const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
   int splits = 1;
-  for (int s = 2; s <= kMaxSplits && s <= K / group_size; s *= 2)
+  const int max_splits = slim && BT <= 32 ? kMaxSplits : kMaxSplitsWide;
+  for (int s = 2; s <= max_splits && s <= K / group_size; s *= 2)
     if (tiles * s <= (int64_t)max_active_clusters(BT, 1, slim) && tiles <= max_active_clusters(BT, s, slim)) splits = s;
   // IS_SPLITS=n (read on every call, a measurement knob like IS_GEMM_PATH) forces the split.
   if (const char* forced = std::getenv("IS_SPLITS")) splits = std::max(1, std::min(kMaxSplits, std::atoi(forced)));
