@@ -80,6 +80,13 @@ def choice_lines(rows: list[dict], tolerance: float = 0.03) -> list[str]:
     return out
 
 
+def variant_columns(rows: list[dict]) -> list[str]:
+    """The `--variant` columns of a run (int_scale_<VAR=VAL,...>_us keys), in first-seen order."""
+    fixed = {"int_scale_w4a8_us", "int_scale_mma_path_us", "int_scale_wgmma_path_us"}
+    keys = dict.fromkeys(k for r in rows for k in r if k.startswith("int_scale_") and k.endswith("_us") and k not in fixed)
+    return list(keys)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("jsonl", type=Path)
@@ -93,6 +100,10 @@ def main() -> None:
     wrong = choice_lines(rows)
     print(f"path choice: {len(wrong)} point(s) more than 3% slower than the faster forced path")
     print("\n".join(wrong))
+    for col in variant_columns(rows):
+        # The same table with the variant in the numerator's place: > 1 where the knob makes the op faster.
+        print(f"\n{col[len('int_scale_'):-len('_us')]} over the library's default (speed-up):")
+        print(ratio_table(rows, col, base=args.column))
 
 
 if __name__ == "__main__":

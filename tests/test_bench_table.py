@@ -6,7 +6,7 @@ import math
 
 import json
 
-from scripts.bench_table import choice_lines, ratio_table, read_jsonl, target_lines
+from scripts.bench_table import choice_lines, ratio_table, read_jsonl, target_lines, variant_columns
 
 
 def _rows():
@@ -57,3 +57,12 @@ def test_choice_lines_flag_only_points_slower_than_the_faster_forced_path():
             dict(N=4096, K=4096, M=128, int_scale_w4a8_us=10.0, int_scale_mma_path_us=math.nan)]
     lines = choice_lines(rows)
     assert lines == ["N=4096 K=4096 M=64: library 12.0 us, faster forced path 10.0 us"]
+
+
+def test_variant_columns_and_their_speedup_table():
+    rows = [dict(N=4096, K=4096, M=1, int_scale_w4a8_us=10.0, int_scale_mma_path_us=10.0,
+                 **{"int_scale_IS_SLIM=1_us": 8.0, "int_scale_IS_SLIM=1,IS_GEMM_PATH=wgmma_us": 12.5})]
+    cols = variant_columns(rows)
+    assert cols == ["int_scale_IS_SLIM=1_us", "int_scale_IS_SLIM=1,IS_GEMM_PATH=wgmma_us"]
+    assert ratio_table(rows, cols[0], base="int_scale_w4a8_us").splitlines()[2] == "| 4096 x 4096 | 1.25 |"
+    assert ratio_table(rows, cols[1], base="int_scale_w4a8_us").splitlines()[2] == "| 4096 x 4096 | 0.80 |"
