@@ -165,6 +165,13 @@ struct TileConfig {
   static constexpr int kBlocksPerSM = kSlim ? (BT <= 16 ? 3 : 2) : BT <= 16 ? 2 : 1;
 };
 
+// The slim blocks' occupancy rests on these (sm_90: 228 KB of shared memory
+// per SM, 1 KB of it reserved per resident block; 64K registers per SM, which
+// __launch_bounds__ turns into <= 72 registers at 3 x 288 threads).
+constexpr int kSm90SmemPerSM = 228 * 1024, kReservedSmemPerBlock = 1024;
+static_assert(3 * (TileConfig<16, true>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "3 slim blocks");
+static_assert(2 * (TileConfig<32, true>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 slim blocks");
+
 // Set to 1 by the sm_90a pass only: the host reads it to learn whether the
 // loaded module holds the real kernels.
 __device__ int g_wgmma_built = IS_WGMMA_BODY;
