@@ -74,9 +74,9 @@ def _set_path(monkeypatch, path: str) -> str:
     elif path == "streamk":  # the stream-K wgmma kernel for the 64- and 128-token tiles (M > 32)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_STREAMK", "1")
-    elif path == "slim":  # the wgmma path with slim blocks for tiles of <= 32 tokens (IS_SLIM=1, experimental)
+    elif path in ("slim", "slim2"):  # slim blocks for tiles of <= 32 tokens (IS_SLIM=1 or 2, experimental)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
-        monkeypatch.setenv("IS_SLIM", "1")
+        monkeypatch.setenv("IS_SLIM", "1" if path == "slim" else "2")
     elif path == "wgmma":  # the wgmma kernel with one block per tile (never persistent)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_PERSISTENT", "0")
@@ -86,7 +86,7 @@ def _set_path(monkeypatch, path: str) -> str:
     return path
 
 
-@pytest.fixture(params=["auto", "mma", "wgmma", "persistent", "streamk", "slim"])
+@pytest.fixture(params=["auto", "mma", "wgmma", "persistent", "streamk", "slim", "slim2"])
 def gemm_path(request, monkeypatch):
     """Every GEMM path of the library: "auto" (the library's choice), the
     mma.sync path forced through IS_GEMM_PATH (what sm_80/sm_89 GPUs always
@@ -96,12 +96,13 @@ def gemm_path(request, monkeypatch):
     128-token tiles (the library's choice takes it for K <= 8192) and once on
     the stream-K kernel (64- and 128-token tiles, IS_STREAMK=1; the library
     takes it where the last wave of tiles is short, use_stream_k) and once
-    with the slim blocks of the tiles of at most 32 tokens (IS_SLIM=1; larger
+    with the slim blocks of the tiles of at most 32 tokens (IS_SLIM=1, and
+    IS_SLIM=2 with the shorter k-tile chain: no turns, two partial sums; larger
     tiles take the usual kernels)."""
     return _set_path(monkeypatch, request.param)
 
 
-@pytest.fixture(params=["auto", "mma", "wgmma", "streamk", "slim"])
+@pytest.fixture(params=["auto", "mma", "wgmma", "streamk", "slim", "slim2"])
 def gemm_path_2(request, monkeypatch):
     """The library's choice (persistent at 128-token tiles with K <= 8192,
     stream-K where use_stream_k says), the mma.sync path, the wgmma path with

@@ -19,7 +19,8 @@
 // BT = 128 it hands its registers to the consumers with setmaxnreg). With
 // IS_SLIM=1 (experimental, not yet run on a GPU: TileConfig's kSlim) tiles
 // of up to 32 tokens use blocks of 2 warpgroups + 1 producer warp, so that
-// more blocks share an SM. Per
+// more blocks share an SM (IS_SLIM=2: also no turns and two partial sums per
+// tile; the kernel's kSlim). Per
 // k-tile of 128 (one group when group_size = 128), kStages tiles ahead:
 //   producer: TMA copies into pipeline stage s: the activation tile [BT
 //     tokens x 128 bytes] (128-byte swizzle, the layout wgmma reads without
@@ -312,13 +313,25 @@ struct WgmmaArgs {
 // group (see "Stream-K" below).
 enum class Walk { kGrid, kPersistent, kStreamK };
 
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, bool kSlim = false>
-__global__ void __launch_bounds__(TileConfig<BT, kSlim>::kThreads, TileConfig<BT, kSlim>::kBlocksPerSM)
+// kSlim: 0 the 384-thread blocks; 1 slim blocks (TileConfig); 2 slim blocks
+// whose decode k-tile chain is also shorter: no ping-pong turns (at <= 32
+// tokens a tile's tensor work is a few cycles, so the turns only couple the
+// two warpgroups) and, at BT = 8 and 32, the tile's 4 wgmma alternate between
+// two partial sums P and Q (a dependent chain of 2 instead of 4; P + Q is the
+// group's partial sum, exact in INT32). At BT = 16 the second partial sum
+// would not fit the 72 registers of 3 blocks per SM. Level 2 is an A/B
+// against level 1 (IS_SLIM=2 against IS_SLIM=1); plugins/tests/decode_chain.cu
+// times the same pieces in isolation. Not yet run on a GPU.
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
+__global__ void __launch_bounds__(TileConfig<BT, (kSlim > 0)>::kThreads, TileConfig<BT, (kSlim > 0)>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                   const WgmmaArgs args) {
 #if IS_WGMMA_BODY
-  static_assert(!kSlim || kWalk == Walk::kGrid, "slim blocks: grid walk only");
-  using Cfg = TileConfig<BT, kSlim>;
+  static_assert(kSlim == 0 || kWalk == Walk::kGrid, "slim blocks: grid walk only");
+  static_assert(kSlim >= 0 && kSlim <= 2, "slim level");
+  using Cfg = TileConfig<BT, (kSlim > 0)>;
+  constexpr bool kTurns = kSlim < 2;                          // ping-pong turns of the two warpgroups
+  constexpr bool kTwoSums = kSlim == 2 && (BT == 8 || BT == 32);  // P and Q alternate over a tile's 4 wgmma
   constexpr int kThreads = Cfg::kThreads;
   using Acc = typename std::conditional<kIntScale, int, float>::type;
   constexpr int kStages = Cfg::kStages;
@@ -518,9 +531,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // unpacks the A fragments of tile i + 1. The loop is unrolled over the
   // stages so that every stage index, smem offset and barrier address is a
   // compile-time constant.
-  int P[kRegs];
+  int P[kRegs], Q[kRegs];  // Q: the second partial sum of kTwoSums (unused otherwise)
 #pragma unroll
-  for (int r = 0; r < kRegs; ++r) P[r] = 0;
+  for (int r = 0; r < kRegs; ++r) P[r] = Q[r] = 0;
   uint32_t a[2][4][4];
   auto load_fragments = [&](auto stage, uint32_t parity, uint32_t (&f)[4][4]) {
     constexpr int s = decltype(stage)::value;
@@ -562,18 +575,26 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     // Ping-pong: the two warpgroups take turns on the tensor cores, so that
     // one's integer work (unpack, group epilogue) runs while the other's
     // wgmma execute, instead of both idling the tensor cores at once.
-    named_barrier_sync(kTurnBarrier + wg, kConsumerThreads);  // my turn
+    if constexpr (kTurns) named_barrier_sync(kTurnBarrier + wg, kConsumerThreads);  // my turn
     wgmma_fence();
 #pragma unroll
-    for (int st = 0; st < 4; ++st)
+    for (int st = 0; st < 4; ++st) {
       // Descriptor units are 16 bytes: the stage's offset, then +32 bytes per
       // k32 step inside the swizzled 128-byte rows.
-      wgmma_rs_s8<BT>(P, cur[st], desc0 + (s * Cfg::kActTileBytes) / 16 + 2 * st, (st > 0 || !first) ? 1 : 0);
+      const uint64_t desc = desc0 + (s * Cfg::kActTileBytes) / 16 + 2 * st;
+      if constexpr (kTwoSums) {  // steps 0, 2 into P and 1, 3 into Q; each starts over at a group's first tile
+        if (st & 1) wgmma_rs_s8<BT>(Q, cur[st], desc, (st > 1 || !first) ? 1 : 0);
+        else wgmma_rs_s8<BT>(P, cur[st], desc, (st > 1 || !first) ? 1 : 0);
+      } else {
+        wgmma_rs_s8<BT>(P, cur[st], desc, (st > 0 || !first) ? 1 : 0);
+      }
+    }
     wgmma_commit();
     // Hand the turn over; warpgroup 1 skips this after its last tile, so
     // that every arrival is matched by a wait (warpgroup 0 arrives n_tiles
     // times, warpgroup 1 once up front and n_tiles - 1 times here).
-    if (wg == 0 || i + 1 < n_tiles) named_barrier_arrive(kTurnBarrier + (wg ^ 1), kConsumerThreads);
+    if constexpr (kTurns)
+      if (wg == 0 || i + 1 < n_tiles) named_barrier_arrive(kTurnBarrier + (wg ^ 1), kConsumerThreads);
     // (The stream-K walk restarts at stage 0 every segment: per-stage parity bits.)
     if (i + 1 < n_tiles) {
       constexpr auto sn = std::integral_constant<int, s_next>{};
@@ -586,7 +607,16 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       sc1 = scale_stage(s)[row + 8];
     }
     mbar_arrive(&empty[s]);  // this thread is done with stage s
-    if (last) add_group(acc, P, sc0, sc1);
+    if (last) {
+      if constexpr (kTwoSums) {
+        int PQ[kRegs];
+#pragma unroll
+        for (int r = 0; r < kRegs; ++r) PQ[r] = P[r] + Q[r];
+        add_group(acc, PQ, sc0, sc1);
+      } else {
+        add_group(acc, P, sc0, sc1);
+      }
+    }
   };
   for (int tl = walk_start(); walk_more(tl); tl += walk_step()) {
   walk_enter(tl);
@@ -594,7 +624,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   if constexpr (!kHalves) {
     if (n_tiles > 0) {
-      if (wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
+      if (kTurns && wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
       constexpr auto s0 = std::integral_constant<int, 0>{};
       load_fragments(s0, kStreamK ? next_parity(s0) : 0u, a[0]);
     }
@@ -855,13 +885,13 @@ constexpr int smem_bytes() {
 }
 
 // Lets the kernel instantiation use its dynamic shared memory (once per instantiation).
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, bool kSlim = false>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 static cudaError_t kernel_ready() {
   static std::once_flag once;
   static cudaError_t err = cudaSuccess;
   std::call_once(once, [] {
     err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk, kSlim>());
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk, (kSlim > 0)>());
   });
   return err;
 }
@@ -876,8 +906,9 @@ static const int* active_clusters() {
   static int count[kMaxSplits + 1] = {};
   static std::once_flag once;
   std::call_once(once, [] {
-    auto kernel = w4a8_wgmma_kernel<__half, true, BT, true, Walk::kGrid, kSlim>;
-    if (kernel_ready<__half, true, BT, true, Walk::kGrid, kSlim>() != cudaSuccess) return;
+    // (Slim levels 1 and 2 have the same threads, shared memory and register cap: level 1 stands for both.)
+    auto kernel = w4a8_wgmma_kernel<__half, true, BT, true, Walk::kGrid, kSlim ? 1 : 0>;
+    if (kernel_ready<__half, true, BT, true, Walk::kGrid, kSlim ? 1 : 0>() != cudaSuccess) return;
     for (int s = 1; s <= kMaxSplits; s *= 2) {
       cudaLaunchConfig_t cfg = {};
       cfg.gridDim = dim3(1, 1, s);
@@ -953,11 +984,11 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, bool kSlim = false>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
   auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
-  constexpr int smem = smem_bytes<BT, kWalk, kSlim>();
+  constexpr int smem = smem_bytes<BT, kWalk, (kSlim > 0)>();
   IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk, kSlim>()));
   const int gx = (args.N + kBlockChannels - 1) / kBlockChannels, gy = (args.M + BT - 1) / BT;
   // Persistent: one block per SM (BT = 64 and 128 run one per SM), at most
@@ -968,7 +999,7 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
                     : kWalk == Walk::kStreamK
                         ? dim3((unsigned)std::min<int64_t>(units, std::min(sm_count(), kStreamKMaxBlocks)))
                         : dim3(gx, gy, splits);
-  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm_x, tm_w,
+  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, (kSlim > 0)>::kThreads), smem, splits, stream, tm_x, tm_w,
                                args));
   IS_LAUNCH_CHECK();
   return 0;
@@ -976,16 +1007,18 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
 
 // Slim blocks (TileConfig's kSlim: one producer warp, 6 stages, 3 blocks of
 // <= 16 tokens or 2 of 32 per SM) for the tiles of at most 32 tokens, only
-// with IS_SLIM=1 (read on every call, like IS_GEMM_PATH): not yet run on a
-// GPU (2026-12-01, the session's device time was spent), so the default stays
-// the GPU-verified 384-thread blocks until the GPU suite and an A/B
-// (`bench_gemm.py --variant IS_SLIM=1`) have run. choose_splits and
-// wgmma_preferred see the slim occupancy through max_active_clusters.
-static bool use_slim(int BT) {
-  if (BT > 32) return false;
+// with IS_SLIM=1, or IS_SLIM=2 for slim blocks with the shorter k-tile chain
+// (the kernel's kSlim = 2), read on every call like IS_GEMM_PATH: not yet
+// run on a GPU (2026-12-01, the session's device time was spent), so the
+// default stays the GPU-verified 384-thread blocks (level 0) until the GPU
+// suite and an A/B (PERF.md, "H200") have run. choose_splits sees the slim
+// occupancy through max_active_clusters; wgmma_preferred does not.
+static int slim_level(int BT) {
+  if (BT > 32) return 0;
   const char* env = std::getenv("IS_SLIM");
-  return env != nullptr && env[0] == '1';
+  return env == nullptr ? 0 : env[0] == '1' ? 1 : env[0] == '2' ? 2 : 0;
 }
+static bool use_slim(int BT) { return slim_level(BT) > 0; }
 
 // The persistent kernel runs the 128-token tiles without split-K where
 // K / 128 is even (the configuration the GPU tests and the sanitizer cover;
@@ -1041,11 +1074,17 @@ static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, c
   if (use_stream_k(args, BT, splits))
     return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
                     : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
-  if (use_slim(BT)) {
+  if (const int level = slim_level(BT)) {
+    constexpr Walk kG = Walk::kGrid;
+    if (level == 2) switch (BT) {
+        case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
+        case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
+        default: return launch_typed<T, kIntScale, 32, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
+      }
     switch (BT) {
-      case 8: return launch_typed<T, kIntScale, 8, kGroup128, Walk::kGrid, true>(tm_x, tm_w, args, splits, stream);
-      case 16: return launch_typed<T, kIntScale, 16, kGroup128, Walk::kGrid, true>(tm_x, tm_w, args, splits, stream);
-      default: return launch_typed<T, kIntScale, 32, kGroup128, Walk::kGrid, true>(tm_x, tm_w, args, splits, stream);
+      case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, 1>(tm_x, tm_w, args, splits, stream);
+      case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, 1>(tm_x, tm_w, args, splits, stream);
+      default: return launch_typed<T, kIntScale, 32, kGroup128, kG, 1>(tm_x, tm_w, args, splits, stream);
     }
   }
   switch (BT) {
