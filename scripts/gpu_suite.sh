@@ -36,14 +36,21 @@ GENCODE="${IS_CUDA_GENCODE:--gencode=arch=compute_90a,code=sm_90a}"
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 
-# The decode k-tile microbenchmark (plugins/tests/decode_chain.cu, seconds):
-# built here unless a build carried from elsewhere is in build/plugins.
+# Configure and build plugins/ into build/plugins (log appended to build.log).
+# The CUDA compiler is named explicitly: a build folder configured on another
+# machine (a different nvcc path in its cache) is then reconfigured, not refused.
+build_plugins() {
+  local nvcc="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+  cmake -S plugins -B build/plugins -DCMAKE_CUDA_COMPILER="$nvcc" -DIS_CUDA_GENCODE="$GENCODE" \
+      ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} >> "$OUT/build.log" 2>&1 \
+    && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1
+}
+
+# The decode k-tile microbenchmark (plugins/tests/decode_chain.cu, a target of
+# the CMake build; seconds).
 run_decode_chain() {
   echo "== decode k-tile chain (cycles)"
-  if [ ! -x build/plugins/decode_chain ]; then
-    nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -Iplugins/src plugins/tests/decode_chain.cu \
-      -o build/plugins/decode_chain > "$OUT/decode_chain_build.log" 2>&1 || { summary+=("decode_chain: build FAILED"); return; }
-  fi
+  if [ ! -x build/plugins/decode_chain ]; then summary+=("decode_chain: not built"); return; fi
   if timeout 60 build/plugins/decode_chain 2>&1 | tee "$OUT/decode_chain.txt"; then
     summary+=("decode_chain: $(wc -l < "$OUT/decode_chain.txt") lines in decode_chain.txt")
   else
@@ -60,8 +67,7 @@ if [ "$BENCH" = "--short" ]; then
     summary+=("build: prebuilt libraries in build/plugins (not rebuilt)")
   else
     echo "== build (no usable prebuilt libraries)"
-    if cmake -S plugins -B build/plugins -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" -DIS_CUDA_GENCODE="$GENCODE" \
-         ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} >> "$OUT/build.log" 2>&1 && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1; then
+    if build_plugins; then
       summary+=("build: ok")
     else
       tail -30 "$OUT/build.log"; echo "build: FAILED"; exit 1
@@ -88,17 +94,14 @@ if [ "$BENCH" = "--short" ]; then
 fi
 
 echo "== build"
-# The CUDA compiler is named explicitly: a build folder configured on another
-# machine (a different nvcc path in its cache) is then reconfigured, not refused.
-NVCC="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
-if cmake -S plugins -B build/plugins -DCMAKE_CUDA_COMPILER="$NVCC" -DIS_CUDA_GENCODE="$GENCODE" ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} > "$OUT/build.log" 2>&1 \
-   && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1; then
+: > "$OUT/build.log"
+if build_plugins; then
   summary+=("build: ok")
 else
   tail -30 "$OUT/build.log"; summary+=("build: FAILED"); status=1
 fi
 
-[ -f build/plugins/libis_kernels.so ] && run_decode_chain
+run_decode_chain
 
 echo "== GPU tests"
 if timeout 600 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider --durations=15 > "$OUT/pytest_gpu.log" 2>&1; then

@@ -31,7 +31,7 @@ def _dynamic_symbols(lib: Path) -> str:
 
 
 def test_all_targets_built_for_three_architectures(build_dir):
-    for name in ("libis_kernels.so", "libis_plugins.so", "libis_plugins_dynamic.so", "plugin_host"):
+    for name in ("libis_kernels.so", "libis_plugins.so", "libis_plugins_dynamic.so", "plugin_host", "decode_chain"):
         assert (build_dir / name).is_file(), name
     if shutil.which("cuobjdump"):
         listing = subprocess.run(["cuobjdump", "--list-elf", str(build_dir / "libis_kernels.so")],

@@ -925,8 +925,8 @@ static const int* active_clusters() {
 }
 
 // Clusters of `splits` blocks of the BT-token kernel (slim blocks or not) that run at once.
+// (`slim` only matters up to 32 tokens: the callers pass use_slim(BT), false above.)
 static int max_active_clusters(int BT, int splits, bool slim) {
-  slim = slim && BT <= 32;
   switch (BT) {
     case 8: return slim ? active_clusters<8, true>()[splits] : active_clusters<8>()[splits];
     case 16: return slim ? active_clusters<16, true>()[splits] : active_clusters<16>()[splits];
@@ -945,7 +945,7 @@ static int max_active_clusters(int BT, int splits, bool slim) {
 static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT, bool slim) {
   const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
   int splits = 1;
-  const int max_splits = slim && BT <= 32 ? kMaxSplits : kMaxSplitsWide;
+  const int max_splits = slim ? kMaxSplits : kMaxSplitsWide;
   for (int s = 2; s <= max_splits && s <= K / group_size; s *= 2)
     if (tiles * s <= (int64_t)max_active_clusters(BT, 1, slim) && tiles <= max_active_clusters(BT, s, slim)) splits = s;
   // IS_SPLITS=n (read on every call, a measurement knob like IS_GEMM_PATH) forces the split.

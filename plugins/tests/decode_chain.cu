@@ -18,8 +18,8 @@
 //   mbarrier   256 threads arrive on an mbarrier (count 256) and wait for its
 //              phase: the kernel's per-tile "stage free" protocol
 //
-//   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src decode_chain.cu -o decode_chain && ./decode_chain
-// (scripts/gpu_suite.sh builds and runs it.) Prints one line per piece and BT.
+// Built by the CMake build (build/plugins/decode_chain) and run by
+// scripts/gpu_suite.sh. Prints one line per piece and BT.
 #include <cstdint>
 #include <cstdio>
 #include <type_traits>
