@@ -125,7 +125,7 @@ constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output t
 // so that 3 decode blocks (BT <= 16) or 2 blocks of 32 tokens share an SM
 // instead of 2 or 1. Why: on the H200 the decode calls on this path took the
 // same time as on the H100 although DRAM is 1.4x faster (22016x4096 M = 1:
-// 20.2 us on both; 28672x4096 24.1 -> 19.8 us, 172 and 224 blocks of 32
+// 20.2 -> 19.7 us; 28672x4096 24.1 -> 19.8 us, 172 and 224 blocks of 32
 // k-tiles each both ~0.5 us per k-tile and block): a block's rate is bound
 // by its per-tile chain, so more blocks per SM, not more bytes in flight per
 // block, is what moves it (PERF.md, "H200"). The three idle producer warps
