@@ -290,12 +290,14 @@ def main() -> None:
                         copies.extend(torch.empty_like(st["wq"]) for st in sets)
                     columns["weight_copy"] = (lambda i: copies[i].copy_(sets[i]["wq"]), {})
             t = bench_columns(columns, n_sets, args.timing)
-            if args.ab:
+            row = dict(N=n, K=k, M=m, **{f"{c}_us": v for c, v in t.items()})
+            if args.ab:  # the point goes to bench.jsonl too (bench_table.py prints its speed-up tables)
+                jsonl.write(json.dumps(row) + "\n")
+                jsonl.flush()
                 extra = "".join(f"  {v} {t[f'int_scale_{v}']:8.1f} us" for v in args.variant)
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
                       f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us{extra}", flush=True)
                 continue
-            row = dict(N=n, K=k, M=m, **{f"{c}_us": v for c, v in t.items()})
             row["weight_bw_share"] = (wbytes / (t["int_scale_w4a8"] * 1e-6)) / bw if m <= 16 else None
             if "weight_copy" in t:  # read + write of the packed weights, as the 1 GB copy's bw counts both
                 wq_bytes = sets[0]["wq"].numel() * sets[0]["wq"].element_size()

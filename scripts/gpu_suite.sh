@@ -13,10 +13,10 @@
 # decode k-tile microbenchmark (seconds) and the benchmark run first (all six
 # shapes at M = 1, 16, 64, 128, 1024, 4096 unless BENCH_ARGS says otherwise;
 # each point is in $OUT/bench.jsonl as soon as it is measured), then the GPU
-# tests of the library's own path choice, of the slim blocks (IS_SLIM=1) and
+# tests of the library's own path choice, of the wgmma path forced, of the slim blocks (IS_SLIM=1) and
 # of the plugin's calls; no sanitizer. A run cut off by its time limit keeps
 # what it finished: `python3 scripts/bench_table.py $OUT/bench.jsonl` prints
-# its tables.
+# its tables. BENCH2_ARGS="..." runs a second benchmark into $OUT/bench2.
 #
 # Needs nvcc, cmake, python3 with torch+triton+numpy+pytest, and the TensorRT
 # headers: TENSORRT_INCLUDE_DIR, or ./.trt_headers (a copy of kernel-lens's
@@ -81,9 +81,16 @@ if [ "$BENCH" = "--short" ]; then
   else
     summary+=("benchmark: FAILED (see bench.log)"); status=1
   fi
+  if [ -n "${BENCH2_ARGS:-}" ]; then  # a second benchmark (other batch sizes or variants) into $OUT/bench2
+    echo "== benchmark 2"
+    mkdir -p "$OUT/bench2"
+    # shellcheck disable=SC2086
+    PYTHONUNBUFFERED=1 python3 scripts/bench_gemm.py --out "$OUT/bench2" $BENCH2_ARGS 2>&1 | tee "$OUT/bench2/bench.log" \
+      && summary+=("benchmark 2: ok ($OUT/bench2)") || { summary+=("benchmark 2: FAILED"); status=1; }
+  fi
   echo "== GPU tests (the library's path choice, the plugin's calls)"
   if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
-       -k "auto or slim or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
+       -k "auto or wgmma or slim or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
     summary+=("gpu tests (--short subset): $(tail -1 "$OUT/pytest_gpu.log")")
   else
     tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests (--short subset): FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1

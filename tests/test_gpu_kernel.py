@@ -74,7 +74,7 @@ def _set_path(monkeypatch, path: str) -> str:
     elif path == "streamk":  # the stream-K wgmma kernel for the 64- and 128-token tiles (M > 32)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_STREAMK", "1")
-    elif path in ("slim", "slim2"):  # slim blocks for tiles of <= 32 tokens (IS_SLIM=1 or 2, experimental)
+    elif path in ("slim", "slim2"):  # slim blocks for tiles of <= 32 tokens (IS_SLIM=1 or 2)
         monkeypatch.setenv("IS_GEMM_PATH", "wgmma")
         monkeypatch.setenv("IS_SLIM", "1" if path == "slim" else "2")
     elif path == "wgmma":  # the wgmma kernel with one block per tile (never persistent)
@@ -97,8 +97,8 @@ def gemm_path(request, monkeypatch):
     the stream-K kernel (64- and 128-token tiles, IS_STREAMK=1; the library
     takes it where the last wave of tiles is short, use_stream_k) and once
     with the slim blocks of the tiles of at most 32 tokens (IS_SLIM=1, and
-    IS_SLIM=2 with the shorter k-tile chain: no turns, two partial sums; larger
-    tiles take the usual kernels)."""
+    IS_SLIM=2, the deep slim blocks: 10 or 8 stages, 2 per SM; larger tiles
+    take the usual kernels)."""
     return _set_path(monkeypatch, request.param)
 
 

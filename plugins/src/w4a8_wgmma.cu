@@ -17,10 +17,9 @@
 // Block: 3 warpgroups. Warpgroups 0 and 1 compute (64 output channels each,
 // 128 per block); warpgroup 2 produces (only its first warp works; at
 // BT = 128 it hands its registers to the consumers with setmaxnreg). With
-// IS_SLIM=1 (experimental, not yet run on a GPU: TileConfig's kSlim) tiles
-// of up to 32 tokens use blocks of 2 warpgroups + 1 producer warp, so that
-// more blocks share an SM (IS_SLIM=2: also no turns and two partial sums per
-// tile; the kernel's kSlim). Per
+// IS_SLIM=1 (TileConfig's kSlim) tiles of up to 32 tokens use blocks of 2
+// warpgroups + 1 producer warp, so that more blocks share an SM (IS_SLIM=2:
+// the same blocks with a deeper pipeline). Per
 // k-tile of 128 (one group when group_size = 128), kStages tiles ahead:
 //   producer: TMA copies into pipeline stage s: the activation tile [BT
 //     tokens x 128 bytes] (128-byte swizzle, the layout wgmma reads without
@@ -120,7 +119,7 @@ constexpr int kMaxSplitsWide = 4;
 constexpr int kTurnBarrier = 2;
 constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output tile
 
-// kSlim (BT <= 32, IS_SLIM=1; see use_slim): the producer is one warp instead
+// kSlim (BT <= 32, IS_SLIM=1; see slim_level): the producer is one warp instead
 // of a warpgroup (288 threads instead of 384) and the pipeline has 6 stages,
 // so that 3 decode blocks (BT <= 16) or 2 blocks of 32 tokens share an SM
 // instead of 2 or 1. Why: on the H200 the decode calls on this path took the
@@ -131,9 +130,16 @@ constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output t
 // block, is what moves it (PERF.md, "H200"). The three idle producer warps
 // held 3 x 32 x 64-80 registers each block. No setmaxnreg at these tiles, so
 // a warpgroup-sized producer is not needed.
-template <int BT, bool kSlim = false>
+// kSlim = 2 (IS_SLIM=2, "deep"): the same slim blocks, 2 per SM at every BT
+// <= 32, with 10 stages at BT <= 16 and 8 at BT = 32 (96-101 KB each). Why:
+// the first slim A/B on the H200 (PERF.md, "H200 slim A/B") ran 28672x4096
+// M = 1 on the same 224 blocks as the default 8-stage ones 1.37x slower with
+// 6 stages (27.3 vs 20.0 us): a decode block's k-tile time fell with the
+// bytes it has in flight (8/6 = 1.33), so deeper blocks, not more of them,
+// are the next lever.
+template <int BT, int kSlim = 0>
 struct TileConfig {
-  static_assert(!kSlim || BT <= 32, "slim blocks: tiles of at most 32 tokens");
+  static_assert(kSlim == 0 || BT <= 32, "slim blocks: tiles of at most 32 tokens");
   static constexpr int kThreads = kConsumerThreads + (kSlim ? 32 : 128);  // + the producer (one working warp)
   static constexpr int kActTileBytes = BT * kTileK;
   static constexpr int kStageBytes = kActTileBytes + kWeightTileBytes;  // smem per stage, both regions
@@ -143,8 +149,8 @@ struct TileConfig {
   // weight buffer) and at least 4 (the split-K reduction reuses the
   // activation stages). Shared memory: [kStages activation tiles][kStages / 2
   // weight buffers][scales][barriers].
-  // (Slim blocks: 6 at every BT, 59-78 KB, so that 3 of 16 tokens fit an SM's 228 KB.)
-  static constexpr int kStages = !kSlim && BT <= 16 ? 8 : 6;
+  // (Slim blocks: 6 at every BT, 59-78 KB, so that 3 of 16 tokens fit an SM's 228 KB; deep slim blocks: 10 or 8.)
+  static constexpr int kStages = kSlim == 2 ? (BT <= 16 ? 10 : 8) : !kSlim && BT <= 16 ? 8 : 6;
   static_assert(kStages % 2 == 0 && kStages >= 4, "stage count");
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
@@ -163,15 +169,17 @@ struct TileConfig {
   // doubles the tiles in flight per SM; a decode block's rate is bound by its
   // per-tile chain (barrier wait, unpack, wgmma, group epilogue), not by DRAM.
   // Slim blocks: 3 (<= 72 registers a thread) or, at BT = 32, 2 (<= 112).
-  static constexpr int kBlocksPerSM = kSlim ? (BT <= 16 ? 3 : 2) : BT <= 16 ? 2 : 1;
+  static constexpr int kBlocksPerSM = kSlim == 2 ? 2 : kSlim ? (BT <= 16 ? 3 : 2) : BT <= 16 ? 2 : 1;
 };
 
 // The slim blocks' occupancy rests on these (sm_90: 228 KB of shared memory
 // per SM, 1 KB of it reserved per resident block; 64K registers per SM, which
 // __launch_bounds__ turns into <= 72 registers at 3 x 288 threads).
 constexpr int kSm90SmemPerSM = 228 * 1024, kReservedSmemPerBlock = 1024;
-static_assert(3 * (TileConfig<16, true>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "3 slim blocks");
-static_assert(2 * (TileConfig<32, true>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 slim blocks");
+static_assert(3 * (TileConfig<16, 1>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "3 slim blocks");
+static_assert(2 * (TileConfig<32, 1>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 slim blocks");
+static_assert(2 * (TileConfig<16, 2>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 deep blocks");
+static_assert(2 * (TileConfig<32, 2>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 deep blocks");
 
 // Set to 1 by the sm_90a pass only: the host reads it to learn whether the
 // loaded module holds the real kernels.
@@ -268,13 +276,16 @@ __device__ __forceinline__ uint64_t desc_k_major_sw128(uint32_t smem_addr) {
 // on a wgmma accumulator fragment p of one warpgroup: d[q] += p[q] * S (or
 // d[q] = fma(float(p[q]), s, d[q])). Register q = 4j + 2h + c holds channel
 // row + 8h, token 8j + 2t + c, so its scale is sc0 (h = 0) or sc1 (h = 1).
-template <int N, typename Acc, typename Scale>
+// kShift = 4: p holds 16 times the partial sum (weights unpacked as 16 q,
+// unpack_word_even_odd_x16); p >> 4 is the exact partial sum.
+template <int kShift = 0, int N, typename Acc, typename Scale>
 __device__ __forceinline__ void add_group(Acc* d, const int (&p)[N], Scale sc0, Scale sc1) {
 #pragma unroll
   for (int q = 0; q < N; ++q) {
     const Scale sc = (q & 2) ? sc1 : sc0;
-    if constexpr (std::is_same<Acc, int>::value) d[q] += p[q] * sc;
-    else d[q] = __fmaf_rn((float)p[q], sc, d[q]);
+    const int pq = p[q] >> kShift;
+    if constexpr (std::is_same<Acc, int>::value) d[q] += pq * sc;
+    else d[q] = __fmaf_rn((float)pq, sc, d[q]);
   }
 }
 
@@ -313,25 +324,15 @@ struct WgmmaArgs {
 // group (see "Stream-K" below).
 enum class Walk { kGrid, kPersistent, kStreamK };
 
-// kSlim: 0 the 384-thread blocks; 1 slim blocks (TileConfig); 2 slim blocks
-// whose decode k-tile chain is also shorter: no ping-pong turns (at <= 32
-// tokens a tile's tensor work is a few cycles, so the turns only couple the
-// two warpgroups) and, at BT = 8 and 32, the tile's 4 wgmma alternate between
-// two partial sums P and Q (a dependent chain of 2 instead of 4; P + Q is the
-// group's partial sum, exact in INT32). At BT = 16 the second partial sum
-// would not fit the 72 registers of 3 blocks per SM. Level 2 is an A/B
-// against level 1 (IS_SLIM=2 against IS_SLIM=1); plugins/tests/decode_chain.cu
-// times the same pieces in isolation. Not yet run on a GPU.
+// kSlim: 0 the 384-thread blocks; 1 slim blocks; 2 deep slim blocks (TileConfig).
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
-__global__ void __launch_bounds__(TileConfig<BT, (kSlim > 0)>::kThreads, TileConfig<BT, (kSlim > 0)>::kBlocksPerSM)
+__global__ void __launch_bounds__(TileConfig<BT, kSlim>::kThreads, TileConfig<BT, kSlim>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                   const WgmmaArgs args) {
 #if IS_WGMMA_BODY
   static_assert(kSlim == 0 || kWalk == Walk::kGrid, "slim blocks: grid walk only");
   static_assert(kSlim >= 0 && kSlim <= 2, "slim level");
-  using Cfg = TileConfig<BT, (kSlim > 0)>;
-  constexpr bool kTurns = kSlim < 2;                          // ping-pong turns of the two warpgroups
-  constexpr bool kTwoSums = kSlim == 2 && (BT == 8 || BT == 32);  // P and Q alternate over a tile's 4 wgmma
+  using Cfg = TileConfig<BT, kSlim>;
   constexpr int kThreads = Cfg::kThreads;
   using Acc = typename std::conditional<kIntScale, int, float>::type;
   constexpr int kStages = Cfg::kStages;
@@ -531,10 +532,21 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // unpacks the A fragments of tile i + 1. The loop is unrolled over the
   // stages so that every stage index, smem offset and barrier address is a
   // compile-time constant.
-  int P[kRegs], Q[kRegs];  // Q: the second partial sum of kTwoSums (unused otherwise)
+  int P[kRegs];
 #pragma unroll
-  for (int r = 0; r < kRegs; ++r) P[r] = Q[r] = 0;
+  for (int r = 0; r < kRegs; ++r) P[r] = 0;
   uint32_t a[2][4][4];
+  // Tiles of <= 32 tokens unpack the weights as 16 q (3 integer operations a
+  // word instead of 6: unpack_word_even_odd_x16) and shift each group's
+  // partial sum back (add_group<4>): at these tiles a thread's unpack is most
+  // of its per-tile instructions and the shift costs BT / 2 per group. From
+  // 64 tokens the shifts would outnumber the operations saved (24 a tile).
+  constexpr bool kX16 = BT <= 32;
+  constexpr int kPShift = kX16 ? 4 : 0;
+  auto unpack = [](uint32_t w, uint32_t& even, uint32_t& odd) {
+    if constexpr (kX16) unpack_word_even_odd_x16(w, even, odd);
+    else unpack_word_even_odd(w, even, odd);
+  };
   auto load_fragments = [&](auto stage, uint32_t parity, uint32_t (&f)[4][4]) {
     constexpr int s = decltype(stage)::value;
     mbar_wait(&full[s], parity);
@@ -544,14 +556,14 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     const uint4 w0 = *reinterpret_cast<const uint4*>(w + row * kWeightRowBytes);
     const uint4 w1 = *reinterpret_cast<const uint4*>(w + (row + 8) * kWeightRowBytes);
     // Word st of a row's 16 bytes is k32 step st (see "The k permutation").
-    unpack_word_even_odd(w0.x, f[0][0], f[0][2]);
-    unpack_word_even_odd(w1.x, f[0][1], f[0][3]);
-    unpack_word_even_odd(w0.y, f[1][0], f[1][2]);
-    unpack_word_even_odd(w1.y, f[1][1], f[1][3]);
-    unpack_word_even_odd(w0.z, f[2][0], f[2][2]);
-    unpack_word_even_odd(w1.z, f[2][1], f[2][3]);
-    unpack_word_even_odd(w0.w, f[3][0], f[3][2]);
-    unpack_word_even_odd(w1.w, f[3][1], f[3][3]);
+    unpack(w0.x, f[0][0], f[0][2]);
+    unpack(w1.x, f[0][1], f[0][3]);
+    unpack(w0.y, f[1][0], f[1][2]);
+    unpack(w1.y, f[1][1], f[1][3]);
+    unpack(w0.z, f[2][0], f[2][2]);
+    unpack(w1.z, f[2][1], f[2][3]);
+    unpack(w0.w, f[3][0], f[3][2]);
+    unpack(w1.w, f[3][1], f[3][3]);
   };
   const uint64_t desc0 = desc_k_major_sw128(smem_u32(smem));
   // Tile i = i0 + s of a round of kStages tiles; ph = parity of the round.
@@ -575,26 +587,20 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     // Ping-pong: the two warpgroups take turns on the tensor cores, so that
     // one's integer work (unpack, group epilogue) runs while the other's
     // wgmma execute, instead of both idling the tensor cores at once.
-    if constexpr (kTurns) named_barrier_sync(kTurnBarrier + wg, kConsumerThreads);  // my turn
+    named_barrier_sync(kTurnBarrier + wg, kConsumerThreads);  // my turn
     wgmma_fence();
 #pragma unroll
     for (int st = 0; st < 4; ++st) {
       // Descriptor units are 16 bytes: the stage's offset, then +32 bytes per
       // k32 step inside the swizzled 128-byte rows.
       const uint64_t desc = desc0 + (s * Cfg::kActTileBytes) / 16 + 2 * st;
-      if constexpr (kTwoSums) {  // steps 0, 2 into P and 1, 3 into Q; each starts over at a group's first tile
-        if (st & 1) wgmma_rs_s8<BT>(Q, cur[st], desc, (st > 1 || !first) ? 1 : 0);
-        else wgmma_rs_s8<BT>(P, cur[st], desc, (st > 1 || !first) ? 1 : 0);
-      } else {
-        wgmma_rs_s8<BT>(P, cur[st], desc, (st > 0 || !first) ? 1 : 0);
-      }
+      wgmma_rs_s8<BT>(P, cur[st], desc, (st > 0 || !first) ? 1 : 0);
     }
     wgmma_commit();
     // Hand the turn over; warpgroup 1 skips this after its last tile, so
     // that every arrival is matched by a wait (warpgroup 0 arrives n_tiles
     // times, warpgroup 1 once up front and n_tiles - 1 times here).
-    if constexpr (kTurns)
-      if (wg == 0 || i + 1 < n_tiles) named_barrier_arrive(kTurnBarrier + (wg ^ 1), kConsumerThreads);
+    if (wg == 0 || i + 1 < n_tiles) named_barrier_arrive(kTurnBarrier + (wg ^ 1), kConsumerThreads);
     // (The stream-K walk restarts at stage 0 every segment: per-stage parity bits.)
     if (i + 1 < n_tiles) {
       constexpr auto sn = std::integral_constant<int, s_next>{};
@@ -607,16 +613,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       sc1 = scale_stage(s)[row + 8];
     }
     mbar_arrive(&empty[s]);  // this thread is done with stage s
-    if (last) {
-      if constexpr (kTwoSums) {
-        int PQ[kRegs];
-#pragma unroll
-        for (int r = 0; r < kRegs; ++r) PQ[r] = P[r] + Q[r];
-        add_group(acc, PQ, sc0, sc1);
-      } else {
-        add_group(acc, P, sc0, sc1);
-      }
-    }
+    if (last) add_group<kPShift>(acc, P, sc0, sc1);
   };
   for (int tl = walk_start(); walk_more(tl); tl += walk_step()) {
   walk_enter(tl);
@@ -624,7 +621,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   if constexpr (!kHalves) {
     if (n_tiles > 0) {
-      if (kTurns && wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
+      if (wg == 1) named_barrier_arrive(kTurnBarrier, kConsumerThreads);  // warpgroup 0 goes first
       constexpr auto s0 = std::integral_constant<int, 0>{};
       load_fragments(s0, kStreamK ? next_parity(s0) : 0u, a[0]);
     }
@@ -879,7 +876,7 @@ static int tokens_per_block(int64_t M) { return M <= 8 ? 8 : M <= 16 ? 16 : M <=
 
 // Walking kernels (persistent, stream-K) stage their output in a region of
 // their own: the producer is already refilling the stages.
-template <int BT, Walk kWalk, bool kSlim = false>
+template <int BT, Walk kWalk, int kSlim = 0>
 constexpr int smem_bytes() {
   return kWalk != Walk::kGrid ? TileConfig<BT, kSlim>::kSmemBytesPersistent : TileConfig<BT, kSlim>::kSmemBytes;
 }
@@ -891,7 +888,7 @@ static cudaError_t kernel_ready() {
   static cudaError_t err = cudaSuccess;
   std::call_once(once, [] {
     err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk, (kSlim > 0)>());
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk, kSlim>());
   });
   return err;
 }
@@ -901,14 +898,13 @@ static cudaError_t kernel_ready() {
 // registers, and which SMs share a GPC), for splits = 1..kMaxSplits; asked
 // once per BT, of the fp16 integer-scale instantiation (all of a BT use the
 // same shared memory and about the same registers). 0 where the query fails.
-template <int BT, bool kSlim = false>
+template <int BT, int kSlim = 0>
 static const int* active_clusters() {
   static int count[kMaxSplits + 1] = {};
   static std::once_flag once;
   std::call_once(once, [] {
-    // (Slim levels 1 and 2 have the same threads, shared memory and register cap: level 1 stands for both.)
-    auto kernel = w4a8_wgmma_kernel<__half, true, BT, true, Walk::kGrid, kSlim ? 1 : 0>;
-    if (kernel_ready<__half, true, BT, true, Walk::kGrid, kSlim ? 1 : 0>() != cudaSuccess) return;
+    auto kernel = w4a8_wgmma_kernel<__half, true, BT, true, Walk::kGrid, kSlim>;
+    if (kernel_ready<__half, true, BT, true, Walk::kGrid, kSlim>() != cudaSuccess) return;
     for (int s = 1; s <= kMaxSplits; s *= 2) {
       cudaLaunchConfig_t cfg = {};
       cfg.gridDim = dim3(1, 1, s);
@@ -924,13 +920,17 @@ static const int* active_clusters() {
   return count;
 }
 
-// Clusters of `splits` blocks of the BT-token kernel (slim blocks or not) that run at once.
-// (`slim` only matters up to 32 tokens: the callers pass use_slim(BT), false above.)
-static int max_active_clusters(int BT, int splits, bool slim) {
+// Clusters of `splits` blocks of the BT-token kernel (slim level `slim`: 0, 1, 2) that run at once.
+// (`slim` only matters up to 32 tokens: the callers pass a slim_level, 0 above.)
+template <int BT>
+static int clusters_for_level(int splits, int slim) {
+  return slim == 2 ? active_clusters<BT, 2>()[splits] : slim ? active_clusters<BT, 1>()[splits] : active_clusters<BT>()[splits];
+}
+static int max_active_clusters(int BT, int splits, int slim) {
   switch (BT) {
-    case 8: return slim ? active_clusters<8, true>()[splits] : active_clusters<8>()[splits];
-    case 16: return slim ? active_clusters<16, true>()[splits] : active_clusters<16>()[splits];
-    case 32: return slim ? active_clusters<32, true>()[splits] : active_clusters<32>()[splits];
+    case 8: return clusters_for_level<8>(splits, slim);
+    case 16: return clusters_for_level<16>(splits, slim);
+    case 32: return clusters_for_level<32>(splits, slim);
     case 64: return active_clusters<64>()[splits];
     default: return active_clusters<128>()[splits];
   }
@@ -941,8 +941,8 @@ static int max_active_clusters(int BT, int splits, bool slim) {
 // tile, all run at once. A split whose clusters need a second wave is slower
 // than none (measured, PERF.md v9: 4-way clusters of the 1-block-per-SM
 // tiles at N = 4096 ran 1.5x slower than 2-way ones).
-// `slim`: for the slim blocks' occupancy (use_slim).
-static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT, bool slim) {
+// `slim`: the slim level whose occupancy counts (slim_level).
+static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT, int slim) {
   const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + BT - 1) / BT);
   int splits = 1;
   const int max_splits = slim ? kMaxSplits : kMaxSplitsWide;
@@ -953,9 +953,14 @@ static int choose_splits(int64_t M, int64_t N, int K, int group_size, int BT, bo
   return std::min(splits, K / group_size);
 }
 
+// Groups of at most 65536 k: the 16 q partial sums of the <= 32-token tiles
+// (unpack_word_even_odd_x16) stay within INT32: 16 x 65536 x 127 x 8 < 2^31.
+constexpr int kMaxGroupSize = 65536;
+
 bool wgmma_supported(int64_t M, int64_t N, int64_t K, int group_size) {
   // K >= 256: a weight copy spans two k-tiles (its box must fit the rows).
-  return group_size % kTileK == 0 && K % group_size == 0 && K >= kTilesPerWeightCopy * kTileK &&
+  return group_size % kTileK == 0 && group_size <= kMaxGroupSize && K % group_size == 0 &&
+         K >= kTilesPerWeightCopy * kTileK &&
          (M + 7) / 8 <= 65535 && N <= (int64_t)1 << 31;
 }
 
@@ -967,7 +972,7 @@ bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size) {
   // for their fill and the cluster reduction.
   // (Counted for the 384-thread blocks the rule was measured with, also under
   // IS_SLIM=1: the knob changes the blocks of the wgmma path, not the path.)
-  if (M <= 32 && choose_splits(M, N, (int)K, group_size, tokens_per_block(M), false) >= 4) return false;
+  if (M <= 32 && choose_splits(M, N, (int)K, group_size, tokens_per_block(M), 0) >= 4) return false;
   return true;
 }
 
@@ -988,7 +993,7 @@ template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk:
 static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
   auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
-  constexpr int smem = smem_bytes<BT, kWalk, (kSlim > 0)>();
+  constexpr int smem = smem_bytes<BT, kWalk, kSlim>();
   IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk, kSlim>()));
   const int gx = (args.N + kBlockChannels - 1) / kBlockChannels, gy = (args.M + BT - 1) / BT;
   // Persistent: one block per SM (BT = 64 and 128 run one per SM), at most
@@ -999,26 +1004,34 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
                     : kWalk == Walk::kStreamK
                         ? dim3((unsigned)std::min<int64_t>(units, std::min(sm_count(), kStreamKMaxBlocks)))
                         : dim3(gx, gy, splits);
-  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, (kSlim > 0)>::kThreads), smem, splits, stream, tm_x, tm_w,
+  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm_x, tm_w,
                                args));
   IS_LAUNCH_CHECK();
   return 0;
 }
 
-// Slim blocks (TileConfig's kSlim: one producer warp, 6 stages, 3 blocks of
-// <= 16 tokens or 2 of 32 per SM) for the tiles of at most 32 tokens, only
-// with IS_SLIM=1, or IS_SLIM=2 for slim blocks with the shorter k-tile chain
-// (the kernel's kSlim = 2), read on every call like IS_GEMM_PATH: not yet
-// run on a GPU (2026-12-01, the session's device time was spent), so the
-// default stays the GPU-verified 384-thread blocks (level 0) until the GPU
-// suite and an A/B (PERF.md, "H200") have run. choose_splits sees the slim
-// occupancy through max_active_clusters; wgmma_preferred does not.
-static int slim_level(int BT) {
+// Slim blocks (TileConfig's kSlim: one producer warp; level 1: 6 stages, 3
+// blocks of <= 16 tokens or 2 of 32 per SM; level 2: 10 or 8 stages, 2 per
+// SM) for the tiles of at most 32 tokens. The default, measured on the H200
+// (PERF.md, "H200 slim A/B"): level 1 for 32-token tiles (M = 17..32) whose
+// split leaves each block at least kSlimMinTilesPerBlock k-tiles: 22016x4096
+// and 28672x4096 1.36-1.39x faster (their 172 and 224 tiles need two waves
+// of 1-per-SM blocks, one of 2-per-SM ones), 4096x11008 and 4096x14336
+// 1.13-1.19x (8-way splits instead of 4), 12288x4096 1.00-1.02x; 4096x4096
+// 3% slower (8-way splits of 32 k-tiles: 4 per block), so it keeps the
+// 384-thread blocks. Tiles of <= 16 tokens keep them too: level 1 ran
+// 12288x4096 M = 8-16 and 28672x4096 M = 1-16 1.3x slower (the blocks of an
+// SM share its rate: 3 per SM on fewer SMs), level 2 within -5%..+2%.
+// IS_SLIM=0|1|2 (read on every call like IS_GEMM_PATH) forces a level.
+// choose_splits sees the level's occupancy through max_active_clusters;
+// wgmma_preferred counts the 384-thread blocks.
+constexpr int kSlimMinTilesPerBlock = 8;
+static int slim_level(int64_t M, int64_t N, int K, int group_size, int BT) {
   if (BT > 32) return 0;
-  const char* env = std::getenv("IS_SLIM");
-  return env == nullptr ? 0 : env[0] == '1' ? 1 : env[0] == '2' ? 2 : 0;
+  if (const char* env = std::getenv("IS_SLIM")) return env[0] == '1' ? 1 : env[0] == '2' ? 2 : 0;
+  if (BT != 32) return 0;
+  return (K / kTileK) / choose_splits(M, N, K, group_size, BT, 1) >= kSlimMinTilesPerBlock ? 1 : 0;
 }
-static bool use_slim(int BT) { return slim_level(BT) > 0; }
 
 // The persistent kernel runs the 128-token tiles without split-K where
 // K / 128 is even (the configuration the GPU tests and the sanitizer cover;
@@ -1070,13 +1083,13 @@ static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
 
 template <typename T, bool kIntScale, bool kGroup128>
 static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
-                             int splits, cudaStream_t stream) {
+                             int splits, int slim, cudaStream_t stream) {
   if (use_stream_k(args, BT, splits))
     return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
                     : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
-  if (const int level = slim_level(BT)) {
+  if (slim) {
     constexpr Walk kG = Walk::kGrid;
-    if (level == 2) switch (BT) {
+    if (slim == 2) switch (BT) {
         case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
         case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
         default: return launch_typed<T, kIntScale, 32, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
@@ -1101,15 +1114,16 @@ static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, c
 
 template <typename T, bool kIntScale>
 static int launch_for_groups(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
-                             int splits, cudaStream_t stream) {
-  return args.group_size == kTileK ? launch_for_tokens<T, kIntScale, true>(tm_x, tm_w, args, BT, splits, stream)
-                                   : launch_for_tokens<T, kIntScale, false>(tm_x, tm_w, args, BT, splits, stream);
+                             int splits, int slim, cudaStream_t stream) {
+  return args.group_size == kTileK ? launch_for_tokens<T, kIntScale, true>(tm_x, tm_w, args, BT, splits, slim, stream)
+                                   : launch_for_tokens<T, kIntScale, false>(tm_x, tm_w, args, BT, splits, slim, stream);
 }
 
 // The call's tiling: tokens per block and the split of K for them.
 struct Tiling {
   int BT;      // tokens per block
   int splits;  // blocks of a cluster sharing K (choose_splits for BT)
+  int slim;    // slim level of the blocks (slim_level; 0 above 32 tokens)
 };
 
 // Tokens per block: tokens_per_block(M), except that above 64 tokens the
@@ -1121,22 +1135,24 @@ struct Tiling {
 // even split 2 ways; 64-token tiles fill 128. IS_BT=8..128 (read on every
 // call, a measurement knob like IS_SPLITS) forces it.
 static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
-  Tiling t{tokens_per_block(M), 0};
-  t.splits = choose_splits(M, N, K, group_size, t.BT, use_slim(t.BT));
+  Tiling t{tokens_per_block(M), 0, 0};
+  t.slim = slim_level(M, N, K, group_size, t.BT);
+  t.splits = choose_splits(M, N, K, group_size, t.BT, t.slim);
   if (t.BT == 128) {
     auto cost = [&](int bt, int splits, double k_tile_time) {
       const int64_t tiles = ((N + kBlockChannels - 1) / kBlockChannels) * ((M + bt - 1) / bt);
-      const int64_t slots = std::max(1, max_active_clusters(bt, 1, false));  // blocks the GPU runs at once
+      const int64_t slots = std::max(1, max_active_clusters(bt, 1, 0));  // blocks the GPU runs at once
       const int64_t waves = (tiles * splits + slots - 1) / slots;
       return (double)waves * ((K / kTileK + splits - 1) / splits) * k_tile_time;
     };
-    const int splits64 = choose_splits(M, N, K, group_size, 64, false);
-    if (cost(64, splits64, 0.76) < cost(128, t.splits, 1.0)) t = Tiling{64, splits64};
+    const int splits64 = choose_splits(M, N, K, group_size, 64, 0);
+    if (cost(64, splits64, 0.76) < cost(128, t.splits, 1.0)) t = Tiling{64, splits64, 0};
   }
   if (const char* forced = std::getenv("IS_BT")) {
     const int v = std::atoi(forced);
     if (v == 8 || v == 16 || v == 32 || v == 64 || v == 128)
-      t = Tiling{v, choose_splits(M, N, K, group_size, v, use_slim(v))};
+      t = Tiling{v, 0, slim_level(M, N, K, group_size, v)};
+      t.splits = choose_splits(M, N, K, group_size, v, t.slim);
   }
   return t;
 }
@@ -1152,8 +1168,8 @@ int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, con
     return e;
   const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials};
   IS_DISPATCH_DTYPE(dtype, T, {
-    return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, stream)
-                     : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, stream);
+    return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, tiling.slim, stream)
+                     : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, tiling.slim, stream);
   });
   return 0;
 }

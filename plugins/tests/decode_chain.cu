@@ -1,4 +1,4 @@
-// Microbenchmark (not part of the CMake build): the latency, in SM cycles, of
+// Microbenchmark (the CMake target decode_chain, sm_90a only): the latency, in SM cycles, of
 // the pieces of one decode k-tile of the wgmma kernel (w4a8_wgmma.cu, BT <= 32),
 // one block alone on the GPU, no global memory traffic.
 //
@@ -15,6 +15,8 @@
 //              the kernel's consumers do
 //   unpack     chain4 with the next tile's 2 x 16-byte shared loads and the
 //              8-word unpack between commit and wait, as the kernel overlaps them
+//   unpack16   unpack with the 3-operation 16 q unpack (unpack_word_even_odd_x16),
+//              which the kernel uses at BT <= 32
 //   mbarrier   256 threads arrive on an mbarrier (count 256) and wait for its
 //              phase: the kernel's per-tile "stage free" protocol
 //
@@ -36,8 +38,8 @@
     }                                                                                     \
   } while (0)
 
-enum Mode { kChain4, kChain2x2, kSingle, kTurns, kUnpack, kMbarrier };
-constexpr const char* kNames[] = {"chain4", "chain2x2", "single", "turns", "unpack", "mbarrier"};
+enum Mode { kChain4, kChain2x2, kSingle, kTurns, kUnpack, kMbarrier, kUnpack16 };
+constexpr const char* kNames[] = {"chain4", "chain2x2", "single", "turns", "unpack", "mbarrier", "unpack16"};
 
 __device__ __forceinline__ uint64_t desc128(uint32_t a) {  // as desc_k_major_sw128 in w4a8_wgmma.cu
   return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
@@ -97,20 +99,24 @@ __global__ void __launch_bounds__(256, 1) chain(long long* out, int iters) {
     if constexpr (kMode == kTurns) {
       if (wg == 0 || it + 1 < iters) asm volatile("bar.arrive %0, 256;" ::"r"(2 + (wg ^ 1)) : "memory");
     }
-    if constexpr (kMode == kUnpack) {
+    if constexpr (kMode == kUnpack || kMode == kUnpack16) {
       // The next tile's fragments: two 16-byte shared loads, 8 words unpacked (as load_fragments).
       const int off = (threadIdx.x * 16 + it * 64) & 8191;
       const uint4 w0 = *reinterpret_cast<const uint4*>(smem + off);
       const uint4 w1 = *reinterpret_cast<const uint4*>(smem + 8192 + off);
       uint32_t(&f)[4][4] = a[nxt];
-      is::unpack_word_even_odd(w0.x, f[0][0], f[0][2]);
-      is::unpack_word_even_odd(w1.x, f[0][1], f[0][3]);
-      is::unpack_word_even_odd(w0.y, f[1][0], f[1][2]);
-      is::unpack_word_even_odd(w1.y, f[1][1], f[1][3]);
-      is::unpack_word_even_odd(w0.z, f[2][0], f[2][2]);
-      is::unpack_word_even_odd(w1.z, f[2][1], f[2][3]);
-      is::unpack_word_even_odd(w0.w, f[3][0], f[3][2]);
-      is::unpack_word_even_odd(w1.w, f[3][1], f[3][3]);
+      auto unpack = [](uint32_t w, uint32_t& e, uint32_t& o) {
+        if constexpr (kMode == kUnpack16) is::unpack_word_even_odd_x16(w, e, o);
+        else is::unpack_word_even_odd(w, e, o);
+      };
+      unpack(w0.x, f[0][0], f[0][2]);
+      unpack(w1.x, f[0][1], f[0][3]);
+      unpack(w0.y, f[1][0], f[1][2]);
+      unpack(w1.y, f[1][1], f[1][3]);
+      unpack(w0.z, f[2][0], f[2][2]);
+      unpack(w1.z, f[2][1], f[2][3]);
+      unpack(w0.w, f[3][0], f[3][2]);
+      unpack(w1.w, f[3][1], f[3][3]);
     }
     wait_all();
   };
@@ -144,7 +150,7 @@ static int run(long long* d_out) {
 template <int BT>
 static int run_all(long long* d_out) {
   if (run<BT, kChain4>(d_out) || run<BT, kChain2x2>(d_out) || run<BT, kSingle>(d_out) || run<BT, kTurns>(d_out) ||
-      run<BT, kUnpack>(d_out))
+      run<BT, kUnpack>(d_out) || run<BT, kUnpack16>(d_out))
     return 1;
   return 0;
 }
