@@ -129,8 +129,8 @@ from tests.test_gpu_plugin import write_case
 # The next two run the stream-K kernel (IS_STREAMK=1): tiles split over
 # several blocks, with 128 tokens per block (100 x 3 = 300 tiles: one whole
 # wave, then 168 tiles split) and with 64. The last three run the slim blocks
-# (IS_SLIM=1: one producer warp, 3 or 2 blocks per SM; IS_SLIM=2: also no
-# turns, two partial sums) at 16, 24 and 5 tokens (the last with 256-groups),
+# (IS_SLIM=1: one producer warp, 3 or 2 blocks per SM; IS_SLIM=2: the same
+# with 10 or 8 stages, 2 per SM) at 16, 24 and 5 tokens (the last with 256-groups),
 # split over a cluster (they are not split without IS_SLIM at 24 tokens).
 cases = [((1, 136, 256, 64, "fp16", True), 0, 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0, 0),
          ((300, 40, 384, 128, "fp32", True), 0, 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0, 0),

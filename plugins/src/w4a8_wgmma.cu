@@ -109,9 +109,10 @@ constexpr int kWeightTileBytes = kBlockChannels * kTileK / 2;  // 8 KB
 constexpr int kTilesPerWeightCopy = 2;
 constexpr int kWeightRowBytes = kTilesPerWeightCopy * kTileK / 2;  // 128
 // Largest split-K cluster: 8, the portable limit, for the slim blocks only
-// (IS_SLIM=1: with 3 of them per SM, N = 4096 decode fills the SMs only at
-// 8-way splits: 32 tiles x 8 = 256 blocks; not yet run on a GPU); the
-// 384-thread blocks stop at 4: 8 never measured faster there (PERF.md, v9).
+// (with 2 of them per SM, N = 4096 at 32 tokens fills the SMs only at 8-way
+// splits: 32 tiles x 8 = 256 blocks; measured 1.15-1.19x at K = 11008 and
+// 14336 on the H200); the 384-thread blocks stop at 4: 8 never measured
+// faster there (PERF.md, v9).
 constexpr int kMaxSplits = 8;
 constexpr int kMaxSplitsWide = 4;
 // Named barriers: 0 is __syncthreads, 1 the split-K reduction, 2 and 3 the
@@ -125,18 +126,19 @@ constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output t
 // instead of 2 or 1. Why: on the H200 the decode calls on this path took the
 // same time as on the H100 although DRAM is 1.4x faster (22016x4096 M = 1:
 // 20.2 -> 19.7 us; 28672x4096 24.1 -> 19.8 us, 172 and 224 blocks of 32
-// k-tiles each both ~0.5 us per k-tile and block): a block's rate is bound
-// by its per-tile chain, so more blocks per SM, not more bytes in flight per
-// block, is what moves it (PERF.md, "H200"). The three idle producer warps
+// k-tiles each both ~0.5 us per k-tile and block). More blocks per SM
+// helped only where they cut a wave (32-token tiles: slim_level); at <= 16
+// tokens the 6-stage slim blocks were slower (PERF.md, "H200 slim A/B").
+// The three idle producer warps
 // held 3 x 32 x 64-80 registers each block. No setmaxnreg at these tiles, so
 // a warpgroup-sized producer is not needed.
 // kSlim = 2 (IS_SLIM=2, "deep"): the same slim blocks, 2 per SM at every BT
 // <= 32, with 10 stages at BT <= 16 and 8 at BT = 32 (96-101 KB each). Why:
 // the first slim A/B on the H200 (PERF.md, "H200 slim A/B") ran 28672x4096
 // M = 1 on the same 224 blocks as the default 8-stage ones 1.37x slower with
-// 6 stages (27.3 vs 20.0 us): a decode block's k-tile time fell with the
-// bytes it has in flight (8/6 = 1.33), so deeper blocks, not more of them,
-// are the next lever.
+// 6 stages (27.3 vs 20.0 us), as if a decode block's k-tile time fell with
+// the bytes it has in flight (8/6 = 1.33). Measured: no faster than the
+// default blocks (28672x4096 M = 1 20.6 vs 20.0 us), kept as a knob.
 template <int BT, int kSlim = 0>
 struct TileConfig {
   static_assert(kSlim == 0 || BT <= 32, "slim blocks: tiles of at most 32 tokens");
@@ -584,6 +586,14 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     const int kt = kt_begin + i;
     const bool first = kGroup128 || kt % tiles_per_group == 0;
     const bool last = kGroup128 || (kt + 1) % tiles_per_group == 0;
+    // The group scales of stage s (landed with it: this thread waited for
+    // full[s] in load_fragments), read before the turn so that the shared
+    // loads' latency is not on the chain between wgmma_wait and add_group.
+    Scale sc0 = 0, sc1 = 0;
+    if (last) {
+      sc0 = scale_stage(s)[row];
+      sc1 = scale_stage(s)[row + 8];
+    }
     // Ping-pong: the two warpgroups take turns on the tensor cores, so that
     // one's integer work (unpack, group epilogue) runs while the other's
     // wgmma execute, instead of both idling the tensor cores at once.
@@ -607,12 +617,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       load_fragments(sn, kStreamK ? next_parity(sn) : (s_next == 0 ? ph ^ 1 : ph), next);
     }
     wgmma_wait_all();
-    Scale sc0 = 0, sc1 = 0;
-    if (last) {
-      sc0 = scale_stage(s)[row];
-      sc1 = scale_stage(s)[row + 8];
-    }
-    mbar_arrive(&empty[s]);  // this thread is done with stage s
+    mbar_arrive(&empty[s]);  // this thread is done with stage s (its scales were read above)
     if (last) add_group<kPShift>(acc, P, sc0, sc1);
   };
   for (int tl = walk_start(); walk_more(tl); tl += walk_step()) {
