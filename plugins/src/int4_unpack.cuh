@@ -52,4 +52,25 @@ __device__ __forceinline__ void unpack_word_even_odd_x16(uint32_t w, uint32_t& e
   odd = (w & 0xF0F0F0F0u) ^ 0x80808080u;
 }
 
+// A thread's A fragments of one k-tile on the wgmma path (w4a8_wgmma.cu,
+// "The k permutation"): w0 and w1 are its 16 weight bytes of rows g and g + 8;
+// word st of them is k32 step st, whose even nibbles fill f[st][0] (row g) /
+// f[st][1] (row g + 8) and odd nibbles f[st][2] / f[st][3]. kX16: as 16 q
+// (unpack_word_even_odd_x16). Shared with plugins/tests/decode_chain.cu.
+template <bool kX16>
+__device__ __forceinline__ void unpack_a_fragments(const uint4& w0, const uint4& w1, uint32_t (&f)[4][4]) {
+  auto unpack = [](uint32_t w, uint32_t& even, uint32_t& odd) {
+    if constexpr (kX16) unpack_word_even_odd_x16(w, even, odd);
+    else unpack_word_even_odd(w, even, odd);
+  };
+  unpack(w0.x, f[0][0], f[0][2]);
+  unpack(w1.x, f[0][1], f[0][3]);
+  unpack(w0.y, f[1][0], f[1][2]);
+  unpack(w1.y, f[1][1], f[1][3]);
+  unpack(w0.z, f[2][0], f[2][2]);
+  unpack(w1.z, f[2][1], f[2][3]);
+  unpack(w0.w, f[3][0], f[3][2]);
+  unpack(w1.w, f[3][1], f[3][3]);
+}
+
 }  // namespace is

@@ -545,10 +545,6 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // 64 tokens the shifts would outnumber the operations saved (24 a tile).
   constexpr bool kX16 = BT <= 32;
   constexpr int kPShift = kX16 ? 4 : 0;
-  auto unpack = [](uint32_t w, uint32_t& even, uint32_t& odd) {
-    if constexpr (kX16) unpack_word_even_odd_x16(w, even, odd);
-    else unpack_word_even_odd(w, even, odd);
-  };
   auto load_fragments = [&](auto stage, uint32_t parity, uint32_t (&f)[4][4]) {
     constexpr int s = decltype(stage)::value;
     mbar_wait(&full[s], parity);
@@ -557,15 +553,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     const uint8_t* w = w_pair(s) + (s & 1) * (kTileK / 2) + 16 * t;
     const uint4 w0 = *reinterpret_cast<const uint4*>(w + row * kWeightRowBytes);
     const uint4 w1 = *reinterpret_cast<const uint4*>(w + (row + 8) * kWeightRowBytes);
-    // Word st of a row's 16 bytes is k32 step st (see "The k permutation").
-    unpack(w0.x, f[0][0], f[0][2]);
-    unpack(w1.x, f[0][1], f[0][3]);
-    unpack(w0.y, f[1][0], f[1][2]);
-    unpack(w1.y, f[1][1], f[1][3]);
-    unpack(w0.z, f[2][0], f[2][2]);
-    unpack(w1.z, f[2][1], f[2][3]);
-    unpack(w0.w, f[3][0], f[3][2]);
-    unpack(w1.w, f[3][1], f[3][3]);
+    unpack_a_fragments<kX16>(w0, w1, f);
   };
   const uint64_t desc0 = desc_k_major_sw128(smem_u32(smem));
   // Tile i = i0 + s of a round of kStages tiles; ph = parity of the round.

@@ -104,19 +104,7 @@ __global__ void __launch_bounds__(256, 1) chain(long long* out, int iters) {
       const int off = (threadIdx.x * 16 + it * 64) & 8191;
       const uint4 w0 = *reinterpret_cast<const uint4*>(smem + off);
       const uint4 w1 = *reinterpret_cast<const uint4*>(smem + 8192 + off);
-      uint32_t(&f)[4][4] = a[nxt];
-      auto unpack = [](uint32_t w, uint32_t& e, uint32_t& o) {
-        if constexpr (kMode == kUnpack16) is::unpack_word_even_odd_x16(w, e, o);
-        else is::unpack_word_even_odd(w, e, o);
-      };
-      unpack(w0.x, f[0][0], f[0][2]);
-      unpack(w1.x, f[0][1], f[0][3]);
-      unpack(w0.y, f[1][0], f[1][2]);
-      unpack(w1.y, f[1][1], f[1][3]);
-      unpack(w0.z, f[2][0], f[2][2]);
-      unpack(w1.z, f[2][1], f[2][3]);
-      unpack(w0.w, f[3][0], f[3][2]);
-      unpack(w1.w, f[3][1], f[3][3]);
+      is::unpack_a_fragments<kMode == kUnpack16>(w0, w1, a[nxt]);
     }
     wait_all();
   };
