@@ -59,9 +59,7 @@ run_decode_chain() {
 }
 
 if [ "$BENCH" = "--short" ]; then
-  # Where libcudart.so.13 is for libraries built elsewhere: the toolkit's, else the one of torch's wheels.
-  CUDART_DIR="$(python3 -c "import glob, os, site; c = [f for p in site.getsitepackages() for f in glob.glob(p + '/nvidia/*/lib/libcudart.so.*')]; print(os.path.dirname(c[0]) if c else '')" 2>/dev/null)"
-  export LD_LIBRARY_PATH="/usr/local/cuda/lib64${CUDART_DIR:+:$CUDART_DIR}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  source scripts/prebuilt_env.sh  # libcudart for libraries built elsewhere
   if [ -f build/plugins/libis_kernels.so ] && [ -x build/plugins/plugin_host ] \
      && python3 -c "import ctypes; ctypes.CDLL('build/plugins/libis_kernels.so')" > "$OUT/build.log" 2>&1; then
     summary+=("build: prebuilt libraries in build/plugins (not rebuilt)")

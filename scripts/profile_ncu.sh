@@ -22,9 +22,7 @@ OUT="${OUT:-gpu_out}"
 mkdir -p "$OUT"
 TRT_INC="${TENSORRT_INCLUDE_DIR:-$PWD/.trt_headers}"
 if [ "${PREBUILT:-0}" = 1 ]; then
-  # Where libcudart.so.13 is for libraries built elsewhere: the toolkit's, else the one of torch's wheels.
-  CUDART_DIR="$(python3 -c "import glob, os, site; c = [f for p in site.getsitepackages() for f in glob.glob(p + '/nvidia/*/lib/libcudart.so.*')]; print(os.path.dirname(c[0]) if c else '')" 2>/dev/null)"
-  export LD_LIBRARY_PATH="/usr/local/cuda/lib64${CUDART_DIR:+:$CUDART_DIR}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  source scripts/prebuilt_env.sh  # libcudart for libraries built elsewhere
 else
   cmake -S plugins -B build/plugins -DIS_CUDA_GENCODE="-gencode=arch=compute_90a,code=sm_90a" -DTENSORRT_INCLUDE_DIR="$TRT_INC" > "$OUT/build.log" 2>&1 \
     && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }

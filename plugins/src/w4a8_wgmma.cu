@@ -1074,25 +1074,27 @@ static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
   return tiles > sms && (double)tiles / (double)(waves * sms) < kStreamKMaxWaveEfficiency;
 }
 
+// The slim blocks (level kSlim) of a tile of BT = 8, 16 or 32 tokens.
+template <typename T, bool kIntScale, bool kGroup128, int kSlim>
+static int launch_slim(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT, int splits,
+                       cudaStream_t stream) {
+  constexpr Walk kG = Walk::kGrid;
+  switch (BT) {
+    case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
+    case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
+    default: return launch_typed<T, kIntScale, 32, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
+  }
+}
+
 template <typename T, bool kIntScale, bool kGroup128>
 static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
                              int splits, int slim, cudaStream_t stream) {
   if (use_stream_k(args, BT, splits))
     return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
                     : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
-  if (slim) {
-    constexpr Walk kG = Walk::kGrid;
-    if (slim == 2) switch (BT) {
-        case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
-        case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
-        default: return launch_typed<T, kIntScale, 32, kGroup128, kG, 2>(tm_x, tm_w, args, splits, stream);
-      }
-    switch (BT) {
-      case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, 1>(tm_x, tm_w, args, splits, stream);
-      case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, 1>(tm_x, tm_w, args, splits, stream);
-      default: return launch_typed<T, kIntScale, 32, kGroup128, kG, 1>(tm_x, tm_w, args, splits, stream);
-    }
-  }
+  if (slim)
+    return slim == 2 ? launch_slim<T, kIntScale, kGroup128, 2>(tm_x, tm_w, args, BT, splits, stream)
+                     : launch_slim<T, kIntScale, kGroup128, 1>(tm_x, tm_w, args, BT, splits, stream);
   switch (BT) {
     case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm_x, tm_w, args, splits, stream);
@@ -1143,9 +1145,10 @@ static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
   }
   if (const char* forced = std::getenv("IS_BT")) {
     const int v = std::atoi(forced);
-    if (v == 8 || v == 16 || v == 32 || v == 64 || v == 128)
+    if (v == 8 || v == 16 || v == 32 || v == 64 || v == 128) {
       t = Tiling{v, 0, slim_level(M, N, K, group_size, v)};
       t.splits = choose_splits(M, N, K, group_size, v, t.slim);
+    }
   }
   return t;
 }
