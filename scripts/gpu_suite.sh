@@ -13,7 +13,7 @@
 # decode k-tile microbenchmark (seconds) and the benchmark run first (all six
 # shapes at M = 1, 16, 64, 128, 1024, 4096 unless BENCH_ARGS says otherwise;
 # each point is in $OUT/bench.jsonl as soon as it is measured), then the GPU
-# tests of the library's own path choice, of the wgmma path forced, of the slim blocks (IS_SLIM=1) and
+# tests of the library's own path choice, of the wgmma path forced, of stream-K forced, of the slim blocks (IS_SLIM=1) and
 # of the plugin's calls; no sanitizer. A run cut off by its time limit keeps
 # what it finished: `python3 scripts/bench_table.py $OUT/bench.jsonl` prints
 # its tables. BENCH2_ARGS="..." runs a second benchmark into $OUT/bench2.
@@ -88,7 +88,7 @@ if [ "$BENCH" = "--short" ]; then
   fi
   echo "== GPU tests (the library's path choice, the plugin's calls)"
   if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
-       -k "auto or wgmma or slim or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
+       -k "auto or wgmma or slim or streamk or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
     summary+=("gpu tests (--short subset): $(tail -1 "$OUT/pytest_gpu.log")")
   else
     tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests (--short subset): FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1
@@ -126,15 +126,19 @@ from tests.test_gpu_plugin import write_case
 # on an H100) some blocks walk two tiles and every tile restarts the stages.
 # The next two run the stream-K kernel (IS_STREAMK=1): tiles split over
 # several blocks, with 128 tokens per block (100 x 3 = 300 tiles: one whole
-# wave, then 168 tiles split) and with 64. The last three run the slim blocks
+# wave, then 168 tiles split) and with 64. The next three run the slim blocks
 # (IS_SLIM=1: one producer warp, 3 or 2 blocks per SM; IS_SLIM=2: the same
 # with 10 or 8 stages, 2 per SM) at 16, 24 and 5 tokens (the last with 256-groups),
-# split over a cluster (they are not split without IS_SLIM at 24 tokens).
+# split over a cluster (they are not split without IS_SLIM at 24 tokens). The
+# last two are decode calls on the library's own choice (the wgmma path's
+# 8-token tiles, split 2 ways): 16 k-tiles a block (the 8 stages are
+# refilled), and 256-groups with fp32 X.
 cases = [((1, 136, 256, 64, "fp16", True), 0, 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0, 0),
          ((300, 40, 384, 128, "fp32", True), 0, 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0, 0),
          ((260, 8320, 256, 128, "fp16", True), 1, 0, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1, 0),
          ((64, 12288, 512, 128, "bf16", True), 0, 1, 0), ((16, 12288, 512, 128, "fp16", True), 0, 0, 1),
-         ((24, 12288, 512, 128, "fp32", True), 0, 0, 2), ((5, 12288, 1024, 256, "bf16", True), 0, 0, 2)]
+         ((24, 12288, 512, 128, "fp32", True), 0, 0, 2), ((5, 12288, 1024, 256, "bf16", True), 0, 0, 2),
+         ((3, 12288, 4096, 128, "fp16", True), 0, 0, 0), ((8, 12288, 1024, 256, "fp32", False), 0, 0, 0)]
 for i, (c, persistent, streamk, slim) in enumerate(cases):
     write_case(Path(f"build/san{i}"), *c, seed=i)
     print(f"build/san{i} {persistent} {streamk} {slim}")
@@ -149,7 +153,7 @@ while read -r d persistent streamk slim; do
     fi
   done
 done < "$OUT/sanitizer_cases.txt"
-if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K, three slim)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
+if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K, three slim, two decode)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
 
 if [ "$BENCH" != "--no-bench" ]; then
   echo "== benchmark"
