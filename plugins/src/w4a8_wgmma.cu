@@ -127,8 +127,9 @@ constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output t
 // same time as on the H100 although DRAM is 1.4x faster (22016x4096 M = 1:
 // 20.2 -> 19.7 us; 28672x4096 24.1 -> 19.8 us, 172 and 224 blocks of 32
 // k-tiles each both ~0.5 us per k-tile and block). More blocks per SM
-// helped only where they cut a wave (32-token tiles: slim_level); at <= 16
-// tokens the 6-stage slim blocks were slower (PERF.md, "H200 slim A/B").
+// helped only where they cut a wave (32-token tiles) or deepen the split of
+// a long K (default_slim_level); elsewhere at <= 16 tokens the 6-stage slim
+// blocks were slower (PERF.md, "H200 slim A/B").
 // The three idle producer warps
 // held 3 x 32 x 64-80 registers each block. No setmaxnreg at these tiles, so
 // a warpgroup-sized producer is not needed.
@@ -957,15 +958,60 @@ bool wgmma_supported(int64_t M, int64_t N, int64_t K, int group_size) {
          (M + 7) / 8 <= 65535 && N <= (int64_t)1 << 31;
 }
 
+// Slim blocks (TileConfig's kSlim: one producer warp; level 1: 6 stages, 3
+// blocks of <= 16 tokens or 2 of 32 per SM; level 2: 10 or 8 stages, 2 per
+// SM) for the tiles of at most 32 tokens. The default, measured on the H200
+// (PERF.md, "H200 slim A/B" and "third session"): level 1
+// - for 32-token tiles (M = 17..32) whose split leaves each block at least
+//   kSlimMinTilesPerBlock k-tiles: 22016x4096 and 28672x4096 1.36-1.39x
+//   faster (their 172 and 224 tiles need two waves of 1-per-SM blocks, one of
+//   2-per-SM ones), 4096x11008 and 4096x14336 1.13-1.19x (8-way splits
+//   instead of 4), 12288x4096 1.00-1.02x; 4096x4096 3% slower (8-way splits
+//   of 32 k-tiles: 4 per block), so it keeps the 384-thread blocks;
+// - for tiles of <= 16 tokens where the slim blocks' occupancy allows a
+//   deeper split than the 384-thread blocks' and the split still leaves each
+//   block at least kSlimMinTilesPerBlockDecode k-tiles: 4096x14336 M = 1-16
+//   (8-way splits of 112 k-tiles instead of the mma.sync kernel) 1.09-1.11x,
+//   22016x4096 (2-way instead of none) 1.01-1.09x. Where the split does not
+//   deepen, slim blocks only pack more blocks per SM and ran slower
+//   (28672x4096 M = 1-16 0.74x, 224 blocks either way); 12288x4096 (4-way
+//   instead of 2: 8 k-tiles a block) 0.76-0.78x; 4096x11008 (10 k-tiles a
+//   block) within 3% of mma.sync; 4096x4096 (4) 1.2x slower.
+// Level 2 measured no faster anywhere. IS_SLIM=0|1|2 (read on every call like
+// IS_GEMM_PATH) forces a level (slim_level; default_slim_level is the rule
+// alone, which wgmma_preferred asks). choose_splits sees the level's
+// occupancy through max_active_clusters.
+constexpr int kSlimMinTilesPerBlock = 8;
+constexpr int kSlimMinTilesPerBlockDecode = 12;
+static int default_slim_level(int64_t M, int64_t N, int K, int group_size, int BT) {
+  if (BT > 32) return 0;
+  const int slim_splits = choose_splits(M, N, K, group_size, BT, 1);
+  if (BT == 32) return (K / kTileK) / slim_splits >= kSlimMinTilesPerBlock ? 1 : 0;
+  return slim_splits > choose_splits(M, N, K, group_size, BT, 0) &&
+                 (K / kTileK) / slim_splits >= kSlimMinTilesPerBlockDecode
+             ? 1
+             : 0;
+}
+static int slim_level(int64_t M, int64_t N, int K, int group_size, int BT) {
+  if (BT > 32) return 0;
+  if (const char* env = std::getenv("IS_SLIM")) return env[0] == '1' ? 1 : env[0] == '2' ? 2 : 0;
+  return default_slim_level(M, N, K, group_size, BT);
+}
+
 bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size) {
   if (!wgmma_supported(M, N, K, group_size)) return false;
   // Measured (PERF.md, v8): at M <= 32 with N so small that K must be split
   // 4 ways or more (N <= ~4096 on an H100), the mma.sync kernel is as fast or
   // faster (up to 1.2x at N = K = 4096): short per-block pipelines do not pay
-  // for their fill and the cluster reduction.
-  // (Counted for the 384-thread blocks the rule was measured with, also under
-  // IS_SLIM=1: the knob changes the blocks of the wgmma path, not the path.)
-  if (M <= 32 && choose_splits(M, N, (int)K, group_size, tokens_per_block(M), 0) >= 4) return false;
+  // for their fill and the cluster reduction. Except where the default slim
+  // blocks apply (default_slim_level: their 8-way splits of a long K, e.g.
+  // 4096x14336 at M <= 16, beat mma.sync by 9-11% on the H200).
+  // (Counted without the IS_SLIM knob: it changes the blocks of the wgmma
+  // path, not the path.)
+  const int BT = tokens_per_block(M);
+  if (M <= 32 && choose_splits(M, N, (int)K, group_size, BT, 0) >= 4 &&
+      default_slim_level(M, N, (int)K, group_size, BT) == 0)
+    return false;
   return true;
 }
 
@@ -1001,29 +1047,6 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
                                args));
   IS_LAUNCH_CHECK();
   return 0;
-}
-
-// Slim blocks (TileConfig's kSlim: one producer warp; level 1: 6 stages, 3
-// blocks of <= 16 tokens or 2 of 32 per SM; level 2: 10 or 8 stages, 2 per
-// SM) for the tiles of at most 32 tokens. The default, measured on the H200
-// (PERF.md, "H200 slim A/B"): level 1 for 32-token tiles (M = 17..32) whose
-// split leaves each block at least kSlimMinTilesPerBlock k-tiles: 22016x4096
-// and 28672x4096 1.36-1.39x faster (their 172 and 224 tiles need two waves
-// of 1-per-SM blocks, one of 2-per-SM ones), 4096x11008 and 4096x14336
-// 1.13-1.19x (8-way splits instead of 4), 12288x4096 1.00-1.02x; 4096x4096
-// 3% slower (8-way splits of 32 k-tiles: 4 per block), so it keeps the
-// 384-thread blocks. Tiles of <= 16 tokens keep them too: level 1 ran
-// 12288x4096 M = 8-16 and 28672x4096 M = 1-16 1.3x slower (the blocks of an
-// SM share its rate: 3 per SM on fewer SMs), level 2 within -5%..+2%.
-// IS_SLIM=0|1|2 (read on every call like IS_GEMM_PATH) forces a level.
-// choose_splits sees the level's occupancy through max_active_clusters;
-// wgmma_preferred counts the 384-thread blocks.
-constexpr int kSlimMinTilesPerBlock = 8;
-static int slim_level(int64_t M, int64_t N, int K, int group_size, int BT) {
-  if (BT > 32) return 0;
-  if (const char* env = std::getenv("IS_SLIM")) return env[0] == '1' ? 1 : env[0] == '2' ? 2 : 0;
-  if (BT != 32) return 0;
-  return (K / kTileK) / choose_splits(M, N, K, group_size, BT, 1) >= kSlimMinTilesPerBlock ? 1 : 0;
 }
 
 // The persistent kernel runs the 128-token tiles without split-K where
