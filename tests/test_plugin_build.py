@@ -97,7 +97,7 @@ def test_workspace_size_contract(build_dir):
         assert all(a <= b for a, b in zip(sizes, sizes[1:])), (n_, k_)
 
 
-@pytest.mark.parametrize("name", ["decode_chain.cu", "wgmma_rate.cu"])
+@pytest.mark.parametrize("name", ["decode_chain.cu", "wgmma_rate.cu", "wgmma_loop_rate.cu"])
 def test_microbenchmarks_compile_for_sm90a(tmp_path, name):
     """The GPU microbenchmarks of plugins/tests (run by scripts/gpu_suite.sh)
     compile for sm_90a with the kernels' headers, so that a GPU lease is not

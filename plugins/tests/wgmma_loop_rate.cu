@@ -1,0 +1,369 @@
+// Microbenchmark (not part of the library): the rate of the wgmma path's K
+// loop at 128-token tiles with no memory traffic, to separate what the loop's
+// own structure allows from what the pipeline (TMA, barriers, DRAM) costs.
+// One block of 2 consumer warpgroups per SM (as the kernel's 128-token
+// blocks, without the producer); per 128-k tile a warpgroup computes 64
+// channels x 128 tokens (1M MAC; 2M per block) from A fragments in registers
+// and a fixed 16 KB token tile in shared memory (its bytes do not matter for
+// the timing). The variants add, one by one, what a tile of
+// w4a8_wgmma.cu's loop does besides the wgmma:
+//   wgmma only      8 x m64n64k32 (two token halves), one wait per tile
+//   halves+epilogue the kernel's token halves: issue half 0, the previous
+//                   tile's half-1 group epilogue (32 IMAD), issue half 1,
+//                   wait_group 1, half-0 epilogue, wait_group 0; the group
+//                   scales read from shared memory every tile
+//   halves+all      + the next tile's 2 x 16 weight bytes from shared memory
+//                   and their unpack into A fragments (unpack_a_fragments),
+//                   i.e. the kernel's loop without its stage barriers
+//   ping-pong+all   4 x m64n128k32 per tile with the warpgroups taking turns
+//                   (named barriers), then unpack and a 64-IMAD epilogue
+//   n128 free+all   the same without turns
+//   +stages         halves+all fed through a ring of 6 stages with full /
+//                   empty mbarriers as the kernel's (a producer thread arrives
+//                   on full[s] once the consumers freed it; no copies)
+//   +bulk copies    the same with the producer copying each stage's 16 KB of
+//                   tokens and 8 KB of weights (cp.async.bulk) from a 768 KB
+//                   buffer that stays in L2: the kernel's shared-memory write
+//                   traffic and its completion on the barriers, without DRAM
+//   +scale gathers  + the producer warp's 128 group scales a stage (4-byte
+//                   cp.async per lane from rows 128 B apart, [N, G] int32 at
+//                   G = 32, as the kernel's), landing on the same barrier
+//     one waiter    the same with one producer lane spinning on a stage's
+//                   release instead of all 32
+// Prints TOPS (2 x MAC per second) per variant. Build and run (gpu_suite.sh
+// does not run it; CI checks that it compiles):
+//   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src wgmma_loop_rate.cu -o wgmma_loop_rate
+#include <cstdint>
+#include <cstdio>
+#include <type_traits>
+
+#include "int4_unpack.cuh"
+#include "wgmma_s8.cuh"
+
+#define CHECK(call)                                                                       \
+  do {                                                                                    \
+    cudaError_t e_ = (call);                                                              \
+    if (e_ != cudaSuccess) {                                                              \
+      std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); \
+      return 1;                                                                           \
+    }                                                                                     \
+  } while (0)
+
+namespace {
+
+constexpr int kTokTileBytes = 128 * 128;  // 128 tokens x 128 k, int8
+constexpr int kWeightBytes = 8 * 1024;    // weight words (32 rows x 128 B used) and group scales: any bytes
+constexpr int kSmem = kTokTileBytes + kWeightBytes + 1024;
+
+__device__ __forceinline__ uint64_t desc128(uint32_t a) {
+  return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
+}
+__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+__device__ __forceinline__ void wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); }
+__device__ __forceinline__ void bar_sync(int id) { asm volatile("bar.sync %0, 256;" ::"r"(id) : "memory"); }
+__device__ __forceinline__ void bar_arrive(int id) { asm volatile("bar.arrive %0, 256;" ::"r"(id) : "memory"); }
+
+template <int N>
+__device__ __forceinline__ void epilogue(int* acc, const int (&p)[N], int s0, int s1) {
+#pragma unroll
+  for (int q = 0; q < N; ++q) acc[q] += p[q] * ((q & 2) ? s1 : s0);
+}
+
+enum Variant { kWgmmaOnly, kHalvesEpilogue, kHalvesAll, kPingPongAll, kFreeAll };
+
+template <int kV>
+__global__ void __launch_bounds__(256, 1) loop_rate(int* out, int tiles) {
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
+  for (int i = threadIdx.x; i < (kTokTileBytes + kWeightBytes) / 4; i += blockDim.x)
+    reinterpret_cast<uint32_t*>(smem)[i] = i * 2654435761u;
+  __syncthreads();
+  const int wg = threadIdx.x >> 7, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, t = lane & 3;
+  const int row = 64 * wg + 16 * (warp & 3) + (lane >> 2);
+  const uint64_t db = desc128((uint32_t)__cvta_generic_to_shared(smem));
+  const uint8_t* wbase = smem + kTokTileBytes;
+  const int* scales = reinterpret_cast<const int*>(smem + kTokTileBytes);
+  int acc[64] = {};
+  uint32_t a[2][4][4];
+  auto load_words = [&](int i, uint4& w0, uint4& w1) {
+    const uint8_t* w = wbase + (i & 1) * 64 + 16 * t;  // two tiles' words a 64 B row, as the kernel's stage pairs
+    w0 = *reinterpret_cast<const uint4*>(w + (row & 31) * 128);
+    w1 = *reinterpret_cast<const uint4*>(w + ((row + 8) & 31) * 128);
+  };
+  {
+    uint4 w0, w1;
+    load_words(0, w0, w1);
+    is::unpack_a_fragments<false>(w0, w1, a[0]);
+    is::unpack_a_fragments<false>(w0, w1, a[1]);
+  }
+  if constexpr (kV == kPingPongAll || kV == kFreeAll) {
+    int P[64];
+    if (kV == kPingPongAll && wg == 1) bar_arrive(2);  // warpgroup 0 goes first
+    auto tile = [&](auto cur_c, int i) {
+      constexpr int c = decltype(cur_c)::value;
+      if constexpr (kV == kPingPongAll) bar_sync(2 + wg);
+      fence();
+#pragma unroll
+      for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<128>(P, a[c][st], db + 2 * st, st > 0);
+      commit();
+      if (kV == kPingPongAll && (wg == 0 || i + 1 < tiles)) bar_arrive(2 + (wg ^ 1));
+      const int s0 = scales[row + (i & 7)], s1 = scales[row + 8 + (i & 7)];
+      uint4 w0, w1;
+      load_words(i + 1, w0, w1);
+      is::unpack_a_fragments<false>(w0, w1, a[c ^ 1]);
+      wait0();
+      epilogue(acc, P, s0, s1);
+    };
+    for (int i = 0; i < tiles; i += 2) {
+      tile(std::integral_constant<int, 0>{}, i);
+      tile(std::integral_constant<int, 1>{}, i + 1);
+    }
+  } else {
+    int PQ[2][32] = {};
+    int sb0 = 0, sb1 = 0;
+    auto tile = [&](auto cur_c, int i) {
+      constexpr int c = decltype(cur_c)::value;
+      fence();
+#pragma unroll
+      for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[0], a[c][st], db + 2 * st, st > 0);
+      commit();
+      if constexpr (kV != kWgmmaOnly) epilogue(acc + 32, PQ[1], sb0, sb1);
+      const int s0 = scales[row + (i & 7)], s1 = scales[row + 8 + (i & 7)];
+      fence();
+#pragma unroll
+      for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
+      commit();
+      if constexpr (kV == kHalvesAll) {
+        uint4 w0, w1;
+        load_words(i + 1, w0, w1);
+        is::unpack_a_fragments<false>(w0, w1, a[c ^ 1]);
+      }
+      if constexpr (kV != kWgmmaOnly) {
+        wait1();
+        epilogue(acc, PQ[0], s0, s1);
+      }
+      wait0();
+      if constexpr (kV == kWgmmaOnly) acc[0] += PQ[0][0] + PQ[1][0];  // else ptxas drops the unread wgmma
+      sb0 = s0;
+      sb1 = s1;
+    };
+    for (int i = 0; i < tiles; i += 2) {
+      tile(std::integral_constant<int, 0>{}, i);
+      tile(std::integral_constant<int, 1>{}, i + 1);
+    }
+    epilogue(acc, PQ[0], sb0, sb1);  // keep the last partial sums alive
+    epilogue(acc + 32, PQ[1], sb0, sb1);
+  }
+  int s = 0;
+#pragma unroll
+  for (int q = 0; q < 64; ++q) s += acc[q];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t n) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(n));
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)), "r"(parity)
+      : "memory");
+}
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_u32(dst)),
+      "l"(src), "r"(bytes), "r"(smem_u32(bar))
+      : "memory");
+}
+
+constexpr int kStages = 6;
+constexpr int kActBytes = 128 * 128, kWBytes = 128 * 64, kStageBytes = kActBytes + kWBytes;
+constexpr int kSmemPipe = kStages * kStageBytes + 2 * kStages * 8 + 1024;
+constexpr int kSrcTiles = 32;  // the copies' source: 32 stages' worth (768 KB), resident in L2
+
+// halves+all through the stage ring; kCopies: the producer copies each stage
+// (else it only arrives). 256 consumer threads + a producer warpgroup (its
+// first thread works) that hands its registers to the consumers with
+// setmaxnreg, as the kernel's 128-token blocks do (without it ptxas caps a
+// 288- or 384-thread block at 168 registers and the loop spills).
+// kOneWaiter: only lane 0 of the producer warp waits for a stage to be freed
+// (the others follow after __syncwarp and one wait that succeeds at once)
+// instead of all 32 lanes spinning on it, as the kernel's do.
+template <bool kCopies, bool kScales = false, bool kOneWaiter = false>
+__global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src, const int* S, int tiles) {
+  extern __shared__ uint8_t smem_raw[];
+  uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
+  uint64_t* empty = full + kStages;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      mbar_init(&full[s], kScales ? 1 + 32 : 1);
+      mbar_init(&empty[s], 256);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  for (int i = threadIdx.x; i < kStages * kStageBytes / 4; i += blockDim.x)
+    reinterpret_cast<uint32_t*>(smem)[i] = i * 2654435761u;
+  __syncthreads();
+  if (threadIdx.x >= 256) {  // producer warpgroup
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+    const int lane = threadIdx.x & 31;
+    if (threadIdx.x < 256 + 32) {
+      for (int i = 0; i < tiles; ++i) {
+        const int s = i % kStages;
+        if (i >= kStages) {
+          if (!kOneWaiter || lane == 0) mbar_wait(&empty[s], ((i / kStages) + 1) & 1);
+          if (kOneWaiter) {
+            __syncwarp();
+            mbar_wait(&empty[s], ((i / kStages) + 1) & 1);
+          }
+        }
+        if (lane == 0) {
+          if constexpr (kCopies) {
+            mbar_expect_tx(&full[s], kStageBytes);
+            const uint8_t* from = src + (size_t)((blockIdx.x + i) % kSrcTiles) * kStageBytes;
+            bulk_copy(smem + s * kStageBytes, from, kActBytes, &full[s]);
+            bulk_copy(smem + s * kStageBytes + kActBytes, from + kActBytes, kWBytes, &full[s]);
+          } else {
+            mbar_arrive(&full[s]);
+          }
+        }
+        if constexpr (kScales) {
+          // 128 channels' scales of group i % 32 ([N, G], G = 32: rows 128 B apart) into the
+          // stage's last 512 bytes (the consumers read their scales there).
+          int* dst = reinterpret_cast<int*>(smem + s * kStageBytes + kStageBytes - 512);
+          const int* from = S + (size_t)(blockIdx.x % 32) * 128 * 32 + (i % 32);
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int c = lane + 32 * j;
+            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(smem_u32(dst + c)), "l"(from + (size_t)c * 32)
+                         : "memory");
+          }
+          asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_u32(&full[s])) : "memory");
+        }
+      }
+    }
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, t = lane & 3;
+  const int row = 64 * (warp >> 2) + 16 * (warp & 3) + (lane >> 2);
+  const uint64_t db0 = desc128(smem_u32(smem));
+  int acc[64] = {};
+  int PQ[2][32] = {};
+  int sb0 = 0, sb1 = 0;
+  uint32_t a[2][4][4];
+  auto load_next = [&](int i, uint32_t (&f)[4][4]) {  // wait for stage i, load and unpack its weight words
+    const int s = i % kStages;
+    mbar_wait(&full[s], (i / kStages) & 1);
+    const uint8_t* w = smem + s * kStageBytes + kActBytes + 16 * t;
+    const uint4 w0 = *reinterpret_cast<const uint4*>(w + (row & 63) * 128);
+    const uint4 w1 = *reinterpret_cast<const uint4*>(w + ((row + 8) & 63) * 128);
+    is::unpack_a_fragments<false>(w0, w1, f);
+  };
+  load_next(0, a[0]);
+  auto tile = [&](auto cur_c, int i) {
+    constexpr int c = decltype(cur_c)::value;
+    const int s = i % kStages;
+    const uint64_t db = db0 + (uint64_t)(s * kStageBytes / 16);
+    const int* scales = reinterpret_cast<const int*>(smem + s * kStageBytes + kStageBytes - 512);
+    fence();
+#pragma unroll
+    for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[0], a[c][st], db + 2 * st, st > 0);
+    commit();
+    epilogue(acc + 32, PQ[1], sb0, sb1);
+    const int s0 = scales[row], s1 = scales[row + 8];
+    fence();
+#pragma unroll
+    for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
+    commit();
+    if (i + 1 < tiles) load_next(i + 1, a[c ^ 1]);
+    wait1();
+    epilogue(acc, PQ[0], s0, s1);
+    wait0();
+    mbar_arrive(&empty[s]);
+    sb0 = s0;
+    sb1 = s1;
+  };
+  for (int i = 0; i < tiles; i += 2) {
+    tile(std::integral_constant<int, 0>{}, i);
+    tile(std::integral_constant<int, 1>{}, i + 1);
+  }
+  epilogue(acc, PQ[0], sb0, sb1);
+  epilogue(acc + 32, PQ[1], sb0, sb1);
+  int sum = 0;
+#pragma unroll
+  for (int q = 0; q < 64; ++q) sum += acc[q];
+  out[blockIdx.x * blockDim.x + threadIdx.x] = sum;
+}
+
+// Time `launch(tiles)` and print TOPS at 2M MAC per tile and block.
+template <typename Launch>
+int time_it(const char* name, int sms, Launch launch) {
+  const int tiles = 4000;
+  launch(16);  // warm-up
+  CHECK(cudaGetLastError());
+  cudaEvent_t e0, e1;
+  CHECK(cudaEventCreate(&e0));
+  CHECK(cudaEventCreate(&e1));
+  CHECK(cudaEventRecord(e0));
+  launch(tiles);
+  CHECK(cudaGetLastError());
+  CHECK(cudaEventRecord(e1));
+  CHECK(cudaEventSynchronize(e1));
+  float ms = 0;
+  CHECK(cudaEventElapsedTime(&ms, e0, e1));
+  const double macs = (double)sms * tiles * 128.0 * 128 * 128;  // per block and tile: 128 channels x 128 tokens x 128 k
+  std::printf("%-16s %7.1f TOPS (%.2f us per tile and block)\n", name, 2 * macs / (ms * 1e-3) / 1e12, ms * 1e3 / tiles);
+  CHECK(cudaEventDestroy(e0));
+  CHECK(cudaEventDestroy(e1));
+  return 0;
+}
+
+template <bool kCopies, bool kScales = false, bool kOneWaiter = false>
+int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S) {
+  auto k = pipe_rate<kCopies, kScales, kOneWaiter>;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPipe));
+  return time_it(name, sms, [&](int tiles) { k<<<sms, 384, kSmemPipe>>>(out, src, S, tiles); });
+}
+
+template <int kV>
+int run(const char* name, int sms, int* out) {
+  auto k = loop_rate<kV>;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+  return time_it(name, sms, [&](int tiles) { k<<<sms, 256, kSmem>>>(out, tiles); });
+}
+
+}  // namespace
+
+int main() {
+  int sms = 0;
+  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  int* out = nullptr;
+  CHECK(cudaMalloc(&out, (size_t)sms * 256 * sizeof(int)));
+  uint8_t* src = nullptr;
+  CHECK(cudaMalloc(&src, (size_t)kSrcTiles * kStageBytes));
+  CHECK(cudaMemset(src, 0x5a, (size_t)kSrcTiles * kStageBytes));
+  int* S = nullptr;  // group scales [32 x 128 channels, 32 groups]
+  CHECK(cudaMalloc(&S, (size_t)32 * 128 * 32 * sizeof(int)));
+  CHECK(cudaMemset(S, 0, (size_t)32 * 128 * 32 * sizeof(int)));
+  int e = run<kWgmmaOnly>("wgmma only", sms, out) | run<kHalvesEpilogue>("halves+epilogue", sms, out) |
+          run<kHalvesAll>("halves+all", sms, out) | run<kPingPongAll>("ping-pong+all", sms, out) |
+          run<kFreeAll>("n128 free+all", sms, out) | run_pipe<false>("+stages", sms, out, src, S) |
+          run_pipe<true>("+bulk copies", sms, out, src, S) | run_pipe<true, true>("+scale gathers", sms, out, src, S) |
+          run_pipe<true, true, true>("  one waiter", sms, out, src, S);
+  CHECK(cudaFree(S));
+  CHECK(cudaFree(src));
+  CHECK(cudaFree(out));
+  return e;
+}
