@@ -30,6 +30,9 @@
 //                   G = 32, as the kernel's), landing on the same barrier
 //     one waiter    the same with one producer lane spinning on a stage's
 //                   release instead of all 32
+//     256-k stages  one full / empty handshake per 2 k-tiles
+//     warp arrivals one arrival on a stage's empty barrier per consumer warp
+//     both          the two above
 // Prints TOPS (2 x MAC per second) per variant. Build and run (gpu_suite.sh
 // does not run it; CI checks that it compiles):
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src wgmma_loop_rate.cu -o wgmma_loop_rate
@@ -198,8 +201,11 @@ constexpr int kSrcTiles = 32;  // the copies' source: 32 stages' worth (768 KB),
 // 288- or 384-thread block at 168 registers and the loop spills).
 // kOneWaiter: only lane 0 of the producer warp waits for a stage to be freed
 // (the others follow after __syncwarp and one wait that succeeds at once)
-// instead of all 32 lanes spinning on it, as the kernel's do.
-template <bool kCopies, bool kScales = false, bool kOneWaiter = false>
+// instead of all 32 lanes spinning on it, as the kernel's do. kTPS: k-tiles
+// per barrier pair (2: a full / empty handshake every 256 k instead of every
+// 128). kWarpArrive: one arrival on empty per consumer warp (after
+// __syncwarp) instead of one per thread.
+template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false>
 __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src, const int* S, int tiles) {
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
@@ -208,7 +214,7 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(&full[s], kScales ? 1 + 32 : 1);
-      mbar_init(&empty[s], 256);
+      mbar_init(&empty[s], kWarpArrive ? 8 : 256);
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
@@ -220,22 +226,23 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
     const int lane = threadIdx.x & 31;
     if (threadIdx.x < 256 + 32) {
       for (int i = 0; i < tiles; ++i) {
-        const int s = i % kStages;
-        if (i >= kStages) {
-          if (!kOneWaiter || lane == 0) mbar_wait(&empty[s], ((i / kStages) + 1) & 1);
+        const int s = i % kStages, b = s / kTPS;  // the tile's slot and its barrier pair
+        const bool opens = i % kTPS == 0;
+        if (opens && i >= kStages) {
+          if (!kOneWaiter || lane == 0) mbar_wait(&empty[b], ((i / kStages) + 1) & 1);
           if (kOneWaiter) {
             __syncwarp();
-            mbar_wait(&empty[s], ((i / kStages) + 1) & 1);
+            mbar_wait(&empty[b], ((i / kStages) + 1) & 1);
           }
         }
         if (lane == 0) {
           if constexpr (kCopies) {
-            mbar_expect_tx(&full[s], kStageBytes);
+            if (opens) mbar_expect_tx(&full[b], kTPS * kStageBytes);
             const uint8_t* from = src + (size_t)((blockIdx.x + i) % kSrcTiles) * kStageBytes;
-            bulk_copy(smem + s * kStageBytes, from, kActBytes, &full[s]);
-            bulk_copy(smem + s * kStageBytes + kActBytes, from + kActBytes, kWBytes, &full[s]);
+            bulk_copy(smem + s * kStageBytes, from, kActBytes, &full[b]);
+            bulk_copy(smem + s * kStageBytes + kActBytes, from + kActBytes, kWBytes, &full[b]);
           } else {
-            mbar_arrive(&full[s]);
+            if (opens) mbar_arrive(&full[b]);
           }
         }
         if constexpr (kScales) {
@@ -249,7 +256,8 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
             asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(smem_u32(dst + c)), "l"(from + (size_t)c * 32)
                          : "memory");
           }
-          asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_u32(&full[s])) : "memory");
+          if (i % kTPS == kTPS - 1)
+            asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_u32(&full[b])) : "memory");
         }
       }
     }
@@ -265,7 +273,7 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
   uint32_t a[2][4][4];
   auto load_next = [&](int i, uint32_t (&f)[4][4]) {  // wait for stage i, load and unpack its weight words
     const int s = i % kStages;
-    mbar_wait(&full[s], (i / kStages) & 1);
+    if (i % kTPS == 0) mbar_wait(&full[s / kTPS], (i / kStages) & 1);
     const uint8_t* w = smem + s * kStageBytes + kActBytes + 16 * t;
     const uint4 w0 = *reinterpret_cast<const uint4*>(w + (row & 63) * 128);
     const uint4 w1 = *reinterpret_cast<const uint4*>(w + ((row + 8) & 63) * 128);
@@ -291,7 +299,14 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
     wait1();
     epilogue(acc, PQ[0], s0, s1);
     wait0();
-    mbar_arrive(&empty[s]);
+    if (i % kTPS == kTPS - 1) {
+      if constexpr (kWarpArrive) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&empty[s / kTPS]);
+      } else {
+        mbar_arrive(&empty[s / kTPS]);
+      }
+    }
     sb0 = s0;
     sb1 = s1;
   };
@@ -330,9 +345,9 @@ int time_it(const char* name, int sms, Launch launch) {
   return 0;
 }
 
-template <bool kCopies, bool kScales = false, bool kOneWaiter = false>
+template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false>
 int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S) {
-  auto k = pipe_rate<kCopies, kScales, kOneWaiter>;
+  auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive>;
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPipe));
   return time_it(name, sms, [&](int tiles) { k<<<sms, 384, kSmemPipe>>>(out, src, S, tiles); });
 }
@@ -361,7 +376,10 @@ int main() {
           run<kHalvesAll>("halves+all", sms, out) | run<kPingPongAll>("ping-pong+all", sms, out) |
           run<kFreeAll>("n128 free+all", sms, out) | run_pipe<false>("+stages", sms, out, src, S) |
           run_pipe<true>("+bulk copies", sms, out, src, S) | run_pipe<true, true>("+scale gathers", sms, out, src, S) |
-          run_pipe<true, true, true>("  one waiter", sms, out, src, S);
+          run_pipe<true, true, true>("  one waiter", sms, out, src, S) |
+          run_pipe<true, true, false, 2>("  256-k stages", sms, out, src, S) |
+          run_pipe<true, true, false, 1, true>("  warp arrivals", sms, out, src, S) |
+          run_pipe<true, true, false, 2, true>("  both", sms, out, src, S);
   CHECK(cudaFree(S));
   CHECK(cudaFree(src));
   CHECK(cudaFree(out));
