@@ -971,8 +971,9 @@ bool wgmma_supported(int64_t M, int64_t N, int64_t K, int group_size) {
 // - for tiles of <= 16 tokens where the slim blocks' occupancy allows a
 //   deeper split than the 384-thread blocks' and the split still leaves each
 //   block at least kSlimMinTilesPerBlockDecode k-tiles: 4096x14336 M = 1-16
-//   (8-way splits of 112 k-tiles instead of the mma.sync kernel) 1.09-1.11x,
-//   22016x4096 (2-way instead of none) 1.01-1.09x. Where the split does not
+//   (8-way splits of 112 k-tiles instead of the mma.sync kernel) 1.06-1.12x
+//   in two runs, 22016x4096 (2-way instead of none) -3%..+9% in two runs
+//   (M = 16 the slower end). Where the split does not
 //   deepen, slim blocks only pack more blocks per SM and ran slower
 //   (28672x4096 M = 1-16 0.74x, 224 blocks either way); 12288x4096 (4-way
 //   instead of 2: 8 k-tiles a block) 0.76-0.78x; 4096x11008 (10 k-tiles a
@@ -1005,7 +1006,7 @@ bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size) {
   // faster (up to 1.2x at N = K = 4096): short per-block pipelines do not pay
   // for their fill and the cluster reduction. Except where the default slim
   // blocks apply (default_slim_level: their 8-way splits of a long K, e.g.
-  // 4096x14336 at M <= 16, beat mma.sync by 9-11% on the H200).
+  // 4096x14336 at M <= 16, beat mma.sync by 6-12% on the H200).
   // (Counted without the IS_SLIM knob: it changes the blocks of the wgmma
   // path, not the path.)
   const int BT = tokens_per_block(M);
