@@ -314,6 +314,7 @@ def main() -> None:
                   + (f" (copy of the weights alone: {row['weight_copy_bw_share'] * 100:4.0f}%)"
                      if "weight_copy_bw_share" in row else ""), flush=True)
         torch.cuda.empty_cache()
+    jsonl.close()
     if args.ab:
         return
     print("\nint-scale W4A8 (this project, full op) over cuBLAS FP16:")
