@@ -33,9 +33,16 @@
 //     256-k stages  one full / empty handshake per 2 k-tiles
 //     warp arrivals one arrival on a stage's empty barrier per consumer warp
 //     both          the two above
+//   +output         + the output of a 128 x 128 tile every 32 k-tiles (K =
+//                   4096), as the persistent kernel's: float(acc) * sa * C to
+//                   fp16, staged through shared memory between two named
+//                   barriers, 16-byte stores to global memory; the producer
+//                   keeps filling the ring meanwhile
 // Prints TOPS (2 x MAC per second) per variant. Build and run (gpu_suite.sh
 // does not run it; CI checks that it compiles):
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src wgmma_loop_rate.cu -o wgmma_loop_rate
+#include <cuda_fp16.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <type_traits>
@@ -205,8 +212,14 @@ constexpr int kSrcTiles = 32;  // the copies' source: 32 stages' worth (768 KB),
 // per barrier pair (2: a full / empty handshake every 256 k instead of every
 // 128). kWarpArrive: one arrival on empty per consumer warp (after
 // __syncwarp) instead of one per thread.
-template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false>
-__global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src, const int* S, int tiles) {
+// kOutput: the output tile every kTilesPerOutput k-tiles into y (32 KB per block).
+constexpr int kTilesPerOutput = 32;
+constexpr int kStagedRow = 128 + 8;  // fp16 elements a staged token row (16 bytes of padding, as the kernel's)
+constexpr int kStagedOffset = kStages * kStageBytes + 128;  // after the stages and their barriers
+constexpr int kSmemOut = kStagedOffset + 128 * kStagedRow * 2 + 1024;  // + alignment slack
+template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
+          bool kOutput = false>
+__global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src, const int* S, __half* y, int tiles) {
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
@@ -280,6 +293,8 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
     is::unpack_a_fragments<false>(w0, w1, f);
   };
   load_next(0, a[0]);
+  // The output's per-channel and per-token factors (any bytes: the timing does not depend on them).
+  auto scales_base = [&]() { return smem + kStageBytes - 512; };
   auto tile = [&](auto cur_c, int i) {
     constexpr int c = decltype(cur_c)::value;
     const int s = i % kStages;
@@ -309,6 +324,33 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
     }
     sb0 = s0;
     sb1 = s1;
+    if constexpr (kOutput) {
+      if ((i + 1) % kTilesPerOutput == 0) {
+        epilogue(acc + 32, PQ[1], sb0, sb1);  // the tile's last half-1 group
+        sb0 = sb1 = 0;                        // (the next tile's first "previous" epilogue adds nothing)
+        __half* staged = reinterpret_cast<__half*>(smem + kStagedOffset);
+        const float* fs = reinterpret_cast<const float*>(scales_base());
+        const float c0 = fs[row], c1 = fs[row + 8];
+        bar_sync(4);  // the previous output's stores have read the staged tile
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+#pragma unroll
+            for (int cc = 0; cc < 2; ++cc) {
+              const int q = 4 * j + 2 * h + cc, tok = 8 * (j & 7) + 2 * t + cc + 64 * (j >> 3);
+              const float v = __fmul_rn(__fmul_rn(__int2float_rn(acc[q]), fs[32 + (tok & 31)]), h ? c1 : c0);
+              staged[tok * kStagedRow + row + 8 * h] = __float2half_rn(v);
+              acc[q] = 0;
+            }
+        bar_sync(4);  // the tile is staged
+        __half* yb = y + (size_t)blockIdx.x * 128 * 128;
+        for (int ci = threadIdx.x; ci < 128 * 16; ci += 256) {
+          const int r = ci / 16, q = ci % 16;
+          *reinterpret_cast<uint4*>(yb + r * 128 + q * 8) = *reinterpret_cast<const uint4*>(staged + r * kStagedRow + q * 8);
+        }
+      }
+    }
   };
   for (int i = 0; i < tiles; i += 2) {
     tile(std::integral_constant<int, 0>{}, i);
@@ -345,11 +387,12 @@ int time_it(const char* name, int sms, Launch launch) {
   return 0;
 }
 
-template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false>
-int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S) {
-  auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive>;
-  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemPipe));
-  return time_it(name, sms, [&](int tiles) { k<<<sms, 384, kSmemPipe>>>(out, src, S, tiles); });
+template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
+          bool kOutput = false>
+int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S, __half* y) {
+  auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive, kOutput>;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemOut));
+  return time_it(name, sms, [&](int tiles) { k<<<sms, 384, kSmemOut>>>(out, src, S, y, tiles); });
 }
 
 template <int kV>
@@ -369,18 +412,22 @@ int main() {
   uint8_t* src = nullptr;
   CHECK(cudaMalloc(&src, (size_t)kSrcTiles * kStageBytes));
   CHECK(cudaMemset(src, 0x5a, (size_t)kSrcTiles * kStageBytes));
+  __half* y = nullptr;  // the +output variant's output tiles, one per block
+  CHECK(cudaMalloc(&y, (size_t)sms * 128 * 128 * sizeof(__half)));
   int* S = nullptr;  // group scales [32 x 128 channels, 32 groups]
   CHECK(cudaMalloc(&S, (size_t)32 * 128 * 32 * sizeof(int)));
   CHECK(cudaMemset(S, 0, (size_t)32 * 128 * 32 * sizeof(int)));
   int e = run<kWgmmaOnly>("wgmma only", sms, out) | run<kHalvesEpilogue>("halves+epilogue", sms, out) |
           run<kHalvesAll>("halves+all", sms, out) | run<kPingPongAll>("ping-pong+all", sms, out) |
-          run<kFreeAll>("n128 free+all", sms, out) | run_pipe<false>("+stages", sms, out, src, S) |
-          run_pipe<true>("+bulk copies", sms, out, src, S) | run_pipe<true, true>("+scale gathers", sms, out, src, S) |
-          run_pipe<true, true, true>("  one waiter", sms, out, src, S) |
-          run_pipe<true, true, false, 2>("  256-k stages", sms, out, src, S) |
-          run_pipe<true, true, false, 1, true>("  warp arrivals", sms, out, src, S) |
-          run_pipe<true, true, false, 2, true>("  both", sms, out, src, S);
+          run<kFreeAll>("n128 free+all", sms, out) | run_pipe<false>("+stages", sms, out, src, S, y) |
+          run_pipe<true>("+bulk copies", sms, out, src, S, y) | run_pipe<true, true>("+scale gathers", sms, out, src, S, y) |
+          run_pipe<true, true, true>("  one waiter", sms, out, src, S, y) |
+          run_pipe<true, true, false, 2>("  256-k stages", sms, out, src, S, y) |
+          run_pipe<true, true, false, 1, true>("  warp arrivals", sms, out, src, S, y) |
+          run_pipe<true, true, false, 2, true>("  both", sms, out, src, S, y) |
+          run_pipe<true, true, false, 1, false, true>("+output", sms, out, src, S, y);
   CHECK(cudaFree(S));
+  CHECK(cudaFree(y));
   CHECK(cudaFree(src));
   CHECK(cudaFree(out));
   return e;
