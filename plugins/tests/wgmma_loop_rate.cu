@@ -33,6 +33,10 @@
 //     256-k stages  one full / empty handshake per 2 k-tiles
 //     warp arrivals one arrival on a stage's empty barrier per consumer warp
 //     both          the two above
+//     2-D TMA       the stage copies as the kernel's 2-D TMA instead: the
+//                   token tile [128 rows x 128 B] in the 128-byte swizzle and
+//                   the weights [128 rows x 64 B], from a 16 MB and an 8 MB
+//                   tensor (K = 4096; 32 x 32 tiles as a 4096^3 GEMM's)
 //   +output         + the output of a 128 x 128 tile every 32 k-tiles (K =
 //                   4096), as the persistent kernel's: float(acc) * sa * C to
 //                   fp16, staged through shared memory between two named
@@ -41,6 +45,8 @@
 // Prints TOPS (2 x MAC per second) per variant. Build and run (gpu_suite.sh
 // does not run it; CI checks that it compiles):
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src wgmma_loop_rate.cu -o wgmma_loop_rate
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -189,6 +195,13 @@ __device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
       "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)), "r"(parity)
       : "memory");
 }
+__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
+          smem_u32(dst)),
+      "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar))
+      : "memory");
+}
 __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
   asm volatile(
       "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_u32(dst)),
@@ -217,9 +230,12 @@ constexpr int kTilesPerOutput = 32;
 constexpr int kStagedRow = 128 + 8;  // fp16 elements a staged token row (16 bytes of padding, as the kernel's)
 constexpr int kStagedOffset = kStages * kStageBytes + 128;  // after the stages and their barriers
 constexpr int kSmemOut = kStagedOffset + 128 * kStagedRow * 2 + 1024;  // + alignment slack
+// kTma: the copies by 2-D TMA through tm_x / tm_w (else 1-D bulk copies from src).
 template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
-          bool kOutput = false>
-__global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src, const int* S, __half* y, int tiles) {
+          bool kOutput = false, bool kTma = false>
+__global__ void __launch_bounds__(384, 1)
+pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w, int* out,
+          const uint8_t* src, const int* S, __half* y, int tiles) {
   extern __shared__ uint8_t smem_raw[];
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
@@ -251,9 +267,15 @@ __global__ void __launch_bounds__(384, 1) pipe_rate(int* out, const uint8_t* src
         if (lane == 0) {
           if constexpr (kCopies) {
             if (opens) mbar_expect_tx(&full[b], kTPS * kStageBytes);
-            const uint8_t* from = src + (size_t)((blockIdx.x + i) % kSrcTiles) * kStageBytes;
-            bulk_copy(smem + s * kStageBytes, from, kActBytes, &full[b]);
-            bulk_copy(smem + s * kStageBytes + kActBytes, from + kActBytes, kWBytes, &full[b]);
+            if constexpr (kTma) {
+              const int kt = i % 32, m0 = (blockIdx.x / 32 % 32) * 128, n0 = (blockIdx.x % 32) * 128;
+              tma_load_2d(smem + s * kStageBytes, &tm_x, kt * 128, m0, &full[b]);
+              tma_load_2d(smem + s * kStageBytes + kActBytes, &tm_w, kt * 64, n0, &full[b]);
+            } else {
+              const uint8_t* from = src + (size_t)((blockIdx.x + i) % kSrcTiles) * kStageBytes;
+              bulk_copy(smem + s * kStageBytes, from, kActBytes, &full[b]);
+              bulk_copy(smem + s * kStageBytes + kActBytes, from + kActBytes, kWBytes, &full[b]);
+            }
           } else {
             if (opens) mbar_arrive(&full[b]);
           }
@@ -387,12 +409,34 @@ int time_it(const char* name, int sms, Launch launch) {
   return 0;
 }
 
+struct Maps {
+  CUtensorMap x, w;  // tokens [4096 rows x 4096 B] (128-byte swizzle), weights [4096 rows x 2048 B]
+};
+
+// The 2-D TMA maps of the "2-D TMA" variant over x (16 MB) and w (8 MB); false if the driver lacks the encoder.
+bool encode_maps(Maps* m, const void* x, const void* w) {
+  void* fn = nullptr;
+  cudaDriverEntryPointQueryResult q;
+  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+      q != cudaDriverEntryPointSuccess)
+    return false;
+  auto encode = reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  auto one = [&](CUtensorMap* map, const void* base, uint64_t row_bytes, uint32_t box_bytes, CUtensorMapSwizzle sw) {
+    const cuuint64_t dims[2] = {row_bytes, 4096}, strides[1] = {row_bytes};
+    const cuuint32_t box[2] = {box_bytes, 128}, elem[2] = {1, 1};
+    return encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box, elem,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, sw, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  };
+  return one(&m->x, x, 4096, 128, CU_TENSOR_MAP_SWIZZLE_128B) && one(&m->w, w, 2048, 64, CU_TENSOR_MAP_SWIZZLE_NONE);
+}
+
 template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
-          bool kOutput = false>
-int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S, __half* y) {
-  auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive, kOutput>;
+          bool kOutput = false, bool kTma = false>
+int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S, __half* y, const Maps& maps) {
+  auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive, kOutput, kTma>;
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemOut));
-  return time_it(name, sms, [&](int tiles) { k<<<sms, 384, kSmemOut>>>(out, src, S, y, tiles); });
+  return time_it(name, sms, [&](int tiles) { k<<<sms, 384, kSmemOut>>>(maps.x, maps.w, out, src, S, y, tiles); });
 }
 
 template <int kV>
@@ -412,6 +456,16 @@ int main() {
   uint8_t* src = nullptr;
   CHECK(cudaMalloc(&src, (size_t)kSrcTiles * kStageBytes));
   CHECK(cudaMemset(src, 0x5a, (size_t)kSrcTiles * kStageBytes));
+  uint8_t *tx = nullptr, *tw = nullptr;  // the 2-D TMA variant's tensors
+  CHECK(cudaMalloc(&tx, (size_t)4096 * 4096));
+  CHECK(cudaMalloc(&tw, (size_t)4096 * 2048));
+  CHECK(cudaMemset(tx, 0x11, (size_t)4096 * 4096));
+  CHECK(cudaMemset(tw, 0x22, (size_t)4096 * 2048));
+  Maps maps;
+  if (!encode_maps(&maps, tx, tw)) {
+    std::printf("cuTensorMapEncodeTiled unavailable\n");
+    return 1;
+  }
   __half* y = nullptr;  // the +output variant's output tiles, one per block
   CHECK(cudaMalloc(&y, (size_t)sms * 128 * 128 * sizeof(__half)));
   int* S = nullptr;  // group scales [32 x 128 channels, 32 groups]
@@ -419,15 +473,19 @@ int main() {
   CHECK(cudaMemset(S, 0, (size_t)32 * 128 * 32 * sizeof(int)));
   int e = run<kWgmmaOnly>("wgmma only", sms, out) | run<kHalvesEpilogue>("halves+epilogue", sms, out) |
           run<kHalvesAll>("halves+all", sms, out) | run<kPingPongAll>("ping-pong+all", sms, out) |
-          run<kFreeAll>("n128 free+all", sms, out) | run_pipe<false>("+stages", sms, out, src, S, y) |
-          run_pipe<true>("+bulk copies", sms, out, src, S, y) | run_pipe<true, true>("+scale gathers", sms, out, src, S, y) |
-          run_pipe<true, true, true>("  one waiter", sms, out, src, S, y) |
-          run_pipe<true, true, false, 2>("  256-k stages", sms, out, src, S, y) |
-          run_pipe<true, true, false, 1, true>("  warp arrivals", sms, out, src, S, y) |
-          run_pipe<true, true, false, 2, true>("  both", sms, out, src, S, y) |
-          run_pipe<true, true, false, 1, false, true>("+output", sms, out, src, S, y);
+          run<kFreeAll>("n128 free+all", sms, out) | run_pipe<false>("+stages", sms, out, src, S, y, maps) |
+          run_pipe<true>("+bulk copies", sms, out, src, S, y, maps) | run_pipe<true, true>("+scale gathers", sms, out, src, S, y, maps) |
+          run_pipe<true, true, true>("  one waiter", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 2>("  256-k stages", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, true>("  warp arrivals", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 2, true>("  both", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, false, true>("  2-D TMA", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, true>("+output", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, true, true>("+output, 2-D TMA", sms, out, src, S, y, maps);
   CHECK(cudaFree(S));
   CHECK(cudaFree(y));
+  CHECK(cudaFree(tx));
+  CHECK(cudaFree(tw));
   CHECK(cudaFree(src));
   CHECK(cudaFree(out));
   return e;
