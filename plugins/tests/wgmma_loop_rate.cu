@@ -1,8 +1,9 @@
 // Microbenchmark (not part of the library): the rate of the wgmma path's K
-// loop at 128-token tiles with no memory traffic, to separate what the loop's
-// own structure allows from what the pipeline (TMA, barriers, DRAM) costs.
-// One block of 2 consumer warpgroups per SM (as the kernel's 128-token
-// blocks, without the producer); per 128-k tile a warpgroup computes 64
+// loop at 128-token tiles, built up piece by piece from the wgmma alone to
+// the kernel's pipeline from L2, to separate what the loop's own structure
+// allows from what the pipeline (copies, barriers, output) costs. One block
+// of 2 consumer warpgroups per SM (as the kernel's 128-token blocks; the
+// pipeline variants add its producer warpgroup); per 128-k tile a warpgroup computes 64
 // channels x 128 tokens (1M MAC; 2M per block) from A fragments in registers
 // and a fixed 16 KB token tile in shared memory (its bytes do not matter for
 // the timing). The variants add, one by one, what a tile of
