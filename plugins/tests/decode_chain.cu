@@ -27,6 +27,7 @@
 #include <type_traits>
 
 #include "int4_unpack.cuh"
+#include "sm90_async.cuh"
 #include "wgmma_s8.cuh"
 
 #define CHECK(call)                                                                       \
@@ -41,12 +42,6 @@
 enum Mode { kChain4, kChain2x2, kSingle, kTurns, kUnpack, kMbarrier, kUnpack16 };
 constexpr const char* kNames[] = {"chain4", "chain2x2", "single", "turns", "unpack", "mbarrier", "unpack16"};
 
-__device__ __forceinline__ uint64_t desc128(uint32_t a) {  // as desc_k_major_sw128 in w4a8_wgmma.cu
-  return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
-}
-__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
 
 // out[0] = cycles per iteration (thread 0), out[1 + tid] = a checksum that keeps the work alive.
 template <int BT, Mode kMode>
@@ -55,13 +50,12 @@ __global__ void __launch_bounds__(256, 1) chain(long long* out, int iters) {
   __shared__ __align__(8) uint64_t bar;
   for (int i = threadIdx.x; i < 16384 / 4; i += blockDim.x) reinterpret_cast<uint32_t*>(smem)[i] = i * 2654435761u;
   if (threadIdx.x == 0) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"((uint32_t)__cvta_generic_to_shared(&bar)), "r"(256));
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    is::mbar_init(&bar, 256);
+    is::fence_mbarrier_init();
   }
   __syncthreads();
   const int wg = threadIdx.x / 128;
-  const uint64_t db = desc128((uint32_t)__cvta_generic_to_shared(smem));
-  const uint32_t bar_addr = (uint32_t)__cvta_generic_to_shared(&bar);
+  const uint64_t db = is::desc_k_major_sw128(is::smem_u32(smem));
   int P[BT / 2] = {}, Q[BT / 2] = {};
   // A ring of two fragment buffers indexed by the iteration's parity (the loop
   // is unrolled by 2), as the kernel's a[2][4][4]: the next tile's fragments are
@@ -71,21 +65,17 @@ __global__ void __launch_bounds__(256, 1) chain(long long* out, int iters) {
     for (int s = 0; s < 4; ++s)
       for (int r = 0; r < 4; ++r) a[b][s][r] = threadIdx.x * (8 * b + 4 * s + r + 1);
   uint32_t sink = 0;
-  if (kMode == kTurns && wg == 1) asm volatile("bar.arrive 2, 256;" ::: "memory");  // warpgroup 0 goes first
+  if (kMode == kTurns && wg == 1) is::named_barrier_arrive(2, 256);  // warpgroup 0 goes first
   auto step = [&](auto parity, int it) {
     constexpr int cur = decltype(parity)::value, nxt = cur ^ 1;
     (void)nxt;  // (used by the unpack mode only)
     if constexpr (kMode == kMbarrier) {
-      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar_addr) : "memory");
-      asm volatile(
-          "{\n.reg .pred done;\nW_%=:\nmbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n@!done bra W_%=;\n}\n" ::"r"(
-              bar_addr),
-          "r"(it & 1)
-          : "memory");
+      is::mbar_arrive(&bar);
+      is::mbar_wait(&bar, it & 1);
       return;
     }
-    if constexpr (kMode == kTurns) asm volatile("bar.sync %0, 256;" ::"r"(2 + wg) : "memory");
-    fence();
+    if constexpr (kMode == kTurns) is::named_barrier_sync(2 + wg, 256);
+    is::wgmma_fence();
     if constexpr (kMode == kSingle) {
       is::wgmma_rs_s8<BT>(P, a[cur][0], db, 1);
     } else {
@@ -95,9 +85,9 @@ __global__ void __launch_bounds__(256, 1) chain(long long* out, int iters) {
         else is::wgmma_rs_s8<BT>(P, a[cur][st], db + 2 * st, 1);
       }
     }
-    commit();
+    is::wgmma_commit();
     if constexpr (kMode == kTurns) {
-      if (wg == 0 || it + 1 < iters) asm volatile("bar.arrive %0, 256;" ::"r"(2 + (wg ^ 1)) : "memory");
+      if (wg == 0 || it + 1 < iters) is::named_barrier_arrive(2 + (wg ^ 1), 256);
     }
     if constexpr (kMode == kUnpack || kMode == kUnpack16) {
       // The next tile's fragments: two 16-byte shared loads, 8 words unpacked (as load_fragments).
@@ -106,7 +96,7 @@ __global__ void __launch_bounds__(256, 1) chain(long long* out, int iters) {
       const uint4 w1 = *reinterpret_cast<const uint4*>(smem + 8192 + off);
       is::unpack_a_fragments<kMode == kUnpack16>(w0, w1, a[nxt]);
     }
-    wait_all();
+    is::wgmma_wait_all();
   };
   const long long t0 = clock64();
   for (int it = 0; it < iters; it += 2) {

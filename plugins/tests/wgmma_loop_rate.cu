@@ -55,6 +55,7 @@
 #include <type_traits>
 
 #include "int4_unpack.cuh"
+#include "sm90_async.cuh"
 #include "wgmma_s8.cuh"
 
 #define CHECK(call)                                                                       \
@@ -68,19 +69,16 @@
 
 namespace {
 
+using is::mbar_arrive;
+using is::mbar_init;
+using is::mbar_wait;
+using is::smem_u32;
+using is::tma_load_2d;
+
 constexpr int kTokTileBytes = 128 * 128;  // 128 tokens x 128 k, int8
 constexpr int kWeightBytes = 8 * 1024;    // weight words (32 rows x 128 B used) and group scales: any bytes
 constexpr int kSmem = kTokTileBytes + kWeightBytes + 1024;
 
-__device__ __forceinline__ uint64_t desc128(uint32_t a) {
-  return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
-}
-__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wait0() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
-__device__ __forceinline__ void wait1() { asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory"); }
-__device__ __forceinline__ void bar_sync(int id) { asm volatile("bar.sync %0, 256;" ::"r"(id) : "memory"); }
-__device__ __forceinline__ void bar_arrive(int id) { asm volatile("bar.arrive %0, 256;" ::"r"(id) : "memory"); }
 
 template <int N>
 __device__ __forceinline__ void epilogue(int* acc, const int (&p)[N], int s0, int s1) {
@@ -93,13 +91,13 @@ enum Variant { kWgmmaOnly, kHalvesEpilogue, kHalvesAll, kPingPongAll, kFreeAll }
 template <int kV>
 __global__ void __launch_bounds__(256, 1) loop_rate(int* out, int tiles) {
   extern __shared__ uint8_t smem_raw[];
-  uint8_t* smem = smem_raw + ((1024 - ((uint32_t)__cvta_generic_to_shared(smem_raw) & 1023)) & 1023);
+  uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   for (int i = threadIdx.x; i < (kTokTileBytes + kWeightBytes) / 4; i += blockDim.x)
     reinterpret_cast<uint32_t*>(smem)[i] = i * 2654435761u;
   __syncthreads();
   const int wg = threadIdx.x >> 7, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, t = lane & 3;
   const int row = 64 * wg + 16 * (warp & 3) + (lane >> 2);
-  const uint64_t db = desc128((uint32_t)__cvta_generic_to_shared(smem));
+  const uint64_t db = is::desc_k_major_sw128(smem_u32(smem));
   const uint8_t* wbase = smem + kTokTileBytes;
   const int* scales = reinterpret_cast<const int*>(smem + kTokTileBytes);
   int acc[64] = {};
@@ -117,20 +115,20 @@ __global__ void __launch_bounds__(256, 1) loop_rate(int* out, int tiles) {
   }
   if constexpr (kV == kPingPongAll || kV == kFreeAll) {
     int P[64];
-    if (kV == kPingPongAll && wg == 1) bar_arrive(2);  // warpgroup 0 goes first
+    if (kV == kPingPongAll && wg == 1) is::named_barrier_arrive(2, 256);  // warpgroup 0 goes first
     auto tile = [&](auto cur_c, int i) {
       constexpr int c = decltype(cur_c)::value;
-      if constexpr (kV == kPingPongAll) bar_sync(2 + wg);
-      fence();
+      if constexpr (kV == kPingPongAll) is::named_barrier_sync(2 + wg, 256);
+      is::wgmma_fence();
 #pragma unroll
       for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<128>(P, a[c][st], db + 2 * st, st > 0);
-      commit();
-      if (kV == kPingPongAll && (wg == 0 || i + 1 < tiles)) bar_arrive(2 + (wg ^ 1));
+      is::wgmma_commit();
+      if (kV == kPingPongAll && (wg == 0 || i + 1 < tiles)) is::named_barrier_arrive(2 + (wg ^ 1), 256);
       const int s0 = scales[row + (i & 7)], s1 = scales[row + 8 + (i & 7)];
       uint4 w0, w1;
       load_words(i + 1, w0, w1);
       is::unpack_a_fragments<false>(w0, w1, a[c ^ 1]);
-      wait0();
+      is::wgmma_wait_all();
       epilogue(acc, P, s0, s1);
     };
     for (int i = 0; i < tiles; i += 2) {
@@ -142,26 +140,26 @@ __global__ void __launch_bounds__(256, 1) loop_rate(int* out, int tiles) {
     int sb0 = 0, sb1 = 0;
     auto tile = [&](auto cur_c, int i) {
       constexpr int c = decltype(cur_c)::value;
-      fence();
+      is::wgmma_fence();
 #pragma unroll
       for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[0], a[c][st], db + 2 * st, st > 0);
-      commit();
+      is::wgmma_commit();
       if constexpr (kV != kWgmmaOnly) epilogue(acc + 32, PQ[1], sb0, sb1);
       const int s0 = scales[row + (i & 7)], s1 = scales[row + 8 + (i & 7)];
-      fence();
+      is::wgmma_fence();
 #pragma unroll
       for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
-      commit();
+      is::wgmma_commit();
       if constexpr (kV == kHalvesAll) {
         uint4 w0, w1;
         load_words(i + 1, w0, w1);
         is::unpack_a_fragments<false>(w0, w1, a[c ^ 1]);
       }
       if constexpr (kV != kWgmmaOnly) {
-        wait1();
+        is::wgmma_wait_one();
         epilogue(acc, PQ[0], s0, s1);
       }
-      wait0();
+      is::wgmma_wait_all();
       if constexpr (kV == kWgmmaOnly) acc[0] += PQ[0][0] + PQ[1][0];  // else ptxas drops the unread wgmma
       sb0 = s0;
       sb1 = s1;
@@ -179,30 +177,7 @@ __global__ void __launch_bounds__(256, 1) loop_rate(int* out, int tiles) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = s;
 }
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t n) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(n));
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nWAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n}\n" ::"r"(smem_u32(bar)), "r"(parity)
-      : "memory");
-}
-__device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, int c0, int c1, uint64_t* bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(
-          smem_u32(dst)),
-      "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar))
-      : "memory");
-}
+// A 1-D bulk copy global -> shared completing on `bar` (the kernel itself copies by 2-D TMA).
 __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
   asm volatile(
       "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(smem_u32(dst)),
@@ -246,13 +221,13 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
       mbar_init(&full[s], kScales ? 1 + 32 : 1);
       mbar_init(&empty[s], kWarpArrive ? 8 : 256);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    is::fence_mbarrier_init();
   }
   for (int i = threadIdx.x; i < kStages * kStageBytes / 4; i += blockDim.x)
     reinterpret_cast<uint32_t*>(smem)[i] = i * 2654435761u;
   __syncthreads();
   if (threadIdx.x >= 256) {  // producer warpgroup
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+    is::setmaxnreg_dec<40>();
     const int lane = threadIdx.x & 31;
     if (threadIdx.x < 256 + 32) {
       for (int i = 0; i < tiles; ++i) {
@@ -267,7 +242,7 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
         }
         if (lane == 0) {
           if constexpr (kCopies) {
-            if (opens) mbar_expect_tx(&full[b], kTPS * kStageBytes);
+            if (opens) is::mbar_arrive_expect_tx(&full[b], kTPS * kStageBytes);
             if constexpr (kTma) {
               const int kt = i % 32, m0 = (blockIdx.x / 32 % 32) * 128, n0 = (blockIdx.x % 32) * 128;
               tma_load_2d(smem + s * kStageBytes, &tm_x, kt * 128, m0, &full[b]);
@@ -289,20 +264,19 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
 #pragma unroll
           for (int j = 0; j < 4; ++j) {
             const int c = lane + 32 * j;
-            asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(smem_u32(dst + c)), "l"(from + (size_t)c * 32)
-                         : "memory");
+            is::cp_async_4(dst + c, from + (size_t)c * 32);
           }
           if (i % kTPS == kTPS - 1)
-            asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];" ::"r"(smem_u32(&full[b])) : "memory");
+            is::cp_async_arrive_noinc(&full[b]);
         }
       }
     }
     return;
   }
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+  is::setmaxnreg_inc<232>();
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, t = lane & 3;
   const int row = 64 * (warp >> 2) + 16 * (warp & 3) + (lane >> 2);
-  const uint64_t db0 = desc128(smem_u32(smem));
+  const uint64_t db0 = is::desc_k_major_sw128(smem_u32(smem));
   int acc[64] = {};
   int PQ[2][32] = {};
   int sb0 = 0, sb1 = 0;
@@ -323,20 +297,20 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
     const int s = i % kStages;
     const uint64_t db = db0 + (uint64_t)(s * kStageBytes / 16);
     const int* scales = reinterpret_cast<const int*>(smem + s * kStageBytes + kStageBytes - 512);
-    fence();
+    is::wgmma_fence();
 #pragma unroll
     for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[0], a[c][st], db + 2 * st, st > 0);
-    commit();
+    is::wgmma_commit();
     epilogue(acc + 32, PQ[1], sb0, sb1);
     const int s0 = scales[row], s1 = scales[row + 8];
-    fence();
+    is::wgmma_fence();
 #pragma unroll
     for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
-    commit();
+    is::wgmma_commit();
     if (i + 1 < tiles) load_next(i + 1, a[c ^ 1]);
-    wait1();
+    is::wgmma_wait_one();
     epilogue(acc, PQ[0], s0, s1);
-    wait0();
+    is::wgmma_wait_all();
     if (i % kTPS == kTPS - 1) {
       if constexpr (kWarpArrive) {
         __syncwarp();
@@ -354,7 +328,7 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
         __half* staged = reinterpret_cast<__half*>(smem + kStagedOffset);
         const float* fs = reinterpret_cast<const float*>(scales_base());
         const float c0 = fs[row], c1 = fs[row + 8];
-        bar_sync(4);  // the previous output's stores have read the staged tile
+        is::named_barrier_sync(4, 256);  // the previous output's stores have read the staged tile
 #pragma unroll
         for (int j = 0; j < 16; ++j)
 #pragma unroll
@@ -366,7 +340,7 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
               staged[tok * kStagedRow + row + 8 * h] = __float2half_rn(v);
               acc[q] = 0;
             }
-        bar_sync(4);  // the tile is staged
+        is::named_barrier_sync(4, 256);  // the tile is staged
         __half* yb = y + (size_t)blockIdx.x * 128 * 128;
         for (int ci = threadIdx.x; ci < 128 * 16; ci += 256) {
           const int r = ci / 16, q = ci % 16;
