@@ -251,7 +251,12 @@ def main() -> None:
     # One JSON line per measured point, written as it is measured: a run cut off by its time
     # limit still leaves every point it finished (bench.json/.csv are written at the end).
     jsonl = open(out_dir / "bench.jsonl", "w")
-    jsonl.write(json.dumps(dict(device=torch.cuda.get_device_name(), copy_bw=bw, timing=args.timing)) + "\n")
+
+    def record(line: dict) -> None:
+        jsonl.write(json.dumps(line) + "\n")
+        jsonl.flush()
+
+    record(dict(device=torch.cuda.get_device_name(), copy_bw=bw, timing=args.timing))
     for n, k in shapes:
         wbytes = n * k // 2 + n * (k // 128) * 4 + n * 4
         n_sets = max(2, math.ceil(3 * L2_BYTES / (n * k * 2)))
@@ -292,8 +297,7 @@ def main() -> None:
             t = bench_columns(columns, n_sets, args.timing)
             row = dict(N=n, K=k, M=m, **{f"{c}_us": v for c, v in t.items()})
             if args.ab:  # the point goes to bench.jsonl too (bench_table.py prints its speed-up tables)
-                jsonl.write(json.dumps(row) + "\n")
-                jsonl.flush()
+                record(row)
                 extra = "".join(f"  {v} {t[f'int_scale_{v}']:8.1f} us" for v in args.variant)
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
                       f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us{extra}", flush=True)
@@ -303,8 +307,7 @@ def main() -> None:
                 wq_bytes = sets[0]["wq"].numel() * sets[0]["wq"].element_size()
                 row["weight_copy_bw_share"] = (2 * wq_bytes / (t["weight_copy"] * 1e-6)) / bw
             rows.append(row)
-            jsonl.write(json.dumps(row) + "\n")
-            jsonl.flush()
+            record(row)
             base = t["cublas_fp16"]
             print(f"N={n:6d} K={k:6d} M={m:5d} | int {base / t['int_scale_w4a8']:5.2f}x ({t['int_scale_w4a8']:8.1f} us) "
                   f"float {base / t['float_scale_w4a8']:5.2f}x  int/float {t['float_scale_w4a8'] / t['int_scale_w4a8']:4.2f} | "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 
 from scripts.bench_table import choice_lines, ratio_table, read_jsonl, target_lines, variant_columns
 

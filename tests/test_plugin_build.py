@@ -99,9 +99,10 @@ def test_workspace_size_contract(build_dir):
 
 @pytest.mark.parametrize("name", ["decode_chain.cu", "wgmma_rate.cu", "wgmma_loop_rate.cu"])
 def test_microbenchmarks_compile_for_sm90a(tmp_path, name):
-    """The GPU microbenchmarks of plugins/tests (run by scripts/gpu_suite.sh)
-    compile for sm_90a with the kernels' headers, so that a GPU lease is not
-    spent finding out that they do not."""
+    """The GPU microbenchmarks of plugins/tests (decode_chain is run by
+    scripts/gpu_suite.sh, the others by hand) compile for sm_90a with the
+    kernels' headers, so that a GPU lease is not spent finding out that they
+    do not."""
     if shutil.which("nvcc") is None:
         pytest.skip("nvcc not installed: the CUDA build cannot be checked on this machine")
     res = subprocess.run(["nvcc", "-std=c++17", "-O3", "-gencode=arch=compute_90a,code=sm_90a",

@@ -4,11 +4,9 @@
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src wgmma_rate.cu -o wgmma_rate && ./wgmma_rate
 #include <cstdio>
 #include <cstdint>
+#include "sm90_async.cuh"
 #include "wgmma_s8.cuh"
 
-__device__ __forceinline__ uint64_t desc128(uint32_t a) {
-  return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)(1024 >> 4) << 32) | ((uint64_t)1 << 62);
-}
 template <int N>
 __device__ __forceinline__ void wgmma_ss(int (&d)[N / 2], uint64_t da, uint64_t db);
 template <>
@@ -34,21 +32,21 @@ __global__ void __launch_bounds__(256, 1) rate(int* out, int iters) {
   for (int i = threadIdx.x; i < 48 * 1024 / 4; i += blockDim.x) reinterpret_cast<int*>(smem)[i] = i * 2654435761u;
   __syncthreads();
   const uint32_t base = (uint32_t)__cvta_generic_to_shared(smem);
-  const uint64_t db = desc128(base), da = desc128(base + 16384 + (threadIdx.x / 128) * 8192);
+  const uint64_t db = is::desc_k_major_sw128(base), da = is::desc_k_major_sw128(base + 16384 + (threadIdx.x / 128) * 8192);
   int d[64];
   for (int i = 0; i < 64; ++i) d[i] = 0;
   uint32_t a[4] = {threadIdx.x, threadIdx.x * 3u, threadIdx.x * 5u, threadIdx.x * 7u};
   for (int it = 0; it < iters; ++it) {
-    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+    is::wgmma_fence();
 #pragma unroll
     for (int s = 0; s < 4; ++s) {
       if constexpr (kRS) is::wgmma_rs_s8<128>(d, a, db + 2 * s, 1);
       else wgmma_ss<128>(d, da + 2 * s, db + 2 * s);
     }
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-    if (kWaitEvery == 1 || (it % kWaitEvery) == kWaitEvery - 1) asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+    is::wgmma_commit();
+    if (kWaitEvery == 1 || (it % kWaitEvery) == kWaitEvery - 1) is::wgmma_wait_all();
   }
-  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+  is::wgmma_wait_all();
   int s = 0;
   for (int i = 0; i < 64; ++i) s += d[i];
   out[blockIdx.x * blockDim.x + threadIdx.x] = s;
