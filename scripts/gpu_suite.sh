@@ -88,7 +88,7 @@ if [ "$BENCH" = "--short" ]; then
   fi
   echo "== GPU tests (the library's path choice, the plugin's calls)"
   if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
-       -k "auto or wgmma or slim or streamk or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
+       -k "auto or wgmma or slim or streamk or splits or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
     summary+=("gpu tests (--short subset): $(tail -1 "$OUT/pytest_gpu.log")")
   else
     tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests (--short subset): FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1

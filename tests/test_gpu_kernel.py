@@ -139,6 +139,41 @@ def test_acc_bit_exact_wide_groups(m, n, k, group_size, gemm_path):
     _check_acc_bit_exact(m, n, k, group_size, seed=m + n + k + group_size)
 
 
+# Split-K forced on the wgmma path (IS_SPLITS): each block of a cluster sums
+# one slice of the tile's accumulators over the cluster and writes that slice
+# of Y, so every (token tile, split) pairing must cover Y exactly once: 8- to
+# 128-token tiles, splits that do not divide the groups (3) or outnumber a
+# thread's 4 registers at 8 tokens (8), tails in M and N.
+SPLIT_SHAPES = [(5, 200, 2048), (24, 264, 2048), (50, 4096, 1536), (100, 136, 2048), (128, 4096, 1024)]
+
+
+@pytest.mark.parametrize("splits", [2, 3, 4, 8])
+@pytest.mark.parametrize("m,n,k", SPLIT_SHAPES)
+def test_forced_splits_bit_exact(m, n, k, splits, monkeypatch):
+    _set_path(monkeypatch, "wgmma")
+    monkeypatch.setenv("IS_SPLITS", str(splits))
+    _check_acc_bit_exact(m, n, k, 128, seed=splits)
+
+
+@pytest.mark.parametrize("splits", [3, 8])
+@pytest.mark.parametrize("m,n,k", [(5, 200, 2048), (100, 136, 2048)])
+def test_forced_splits_float_baseline(m, n, k, splits, monkeypatch):
+    """The float baseline's cluster sum (block order 0..splits-1) is
+    deterministic and close to the reference."""
+    _set_path(monkeypatch, "wgmma")
+    monkeypatch.setenv("IS_SPLITS", str(splits))
+    rng = np.random.default_rng(m + splits)
+    x, w, _ = random_case(m, n, k, 128, np.dtype(np.float32), False, rng)
+    ref = float_scale_gemm_reference(x, w.ref.q, w.ref.s, None, 128)
+    from is_export.numerics import pack_nk_u4x8
+
+    args = (_to_torch(x), _to_torch(pack_nk_u4x8(w.ref.q)), _to_torch(w.ref.s), None, 128)
+    y1 = plugin.float_scale_gemm(*args).cpu().numpy()
+    y2 = plugin.float_scale_gemm(*args).cpu().numpy()
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_allclose(y1, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 RANDOM_SHAPES = [(1, 4096, 4096), (7, 11008, 4096), (16, 4096, 14336), (33, 1000, 1024), (128, 4096, 4096),
                  (1000, 512, 2048), (4096, 1024, 1024), (2, 129, 256), (20, 12288, 1024)]
 

@@ -43,6 +43,18 @@
 //                   fp16, staged through shared memory between two named
 //                   barriers, 16-byte stores to global memory; the producer
 //                   keeps filling the ring meanwhile
+//     offloaded     the consumers only dump their raw INT32 accumulators
+//                   (16-byte stores, 64 KB) and go on; the producer
+//                   warpgroup's 3 idle warps convert and store the tile
+//     never taken   the offloaded code behind a condition never true at run
+//                   time (what its presence in the loop costs)
+//     dump only     the consumers' dump without helpers or barriers
+//     idle helpers  offloaded, the helpers only taking part in the barriers
+//     no stores     offloaded, the helpers' values folded into a word, not stored
+//     offl., mbarriers  offloaded with the handshake on two mbarriers
+//     idle, mbarriers   the same, the helpers only waiting and arriving
+//     per-warpgroup +output, 2-D TMA with each warpgroup staging and storing
+//                   its own 64 channels behind barriers of its own 128 threads
 // Prints TOPS (2 x MAC per second) per variant. Build and run (gpu_suite.sh
 // does not run it; CI checks that it compiles):
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src wgmma_loop_rate.cu -o wgmma_loop_rate
@@ -201,14 +213,24 @@ constexpr int kSrcTiles = 32;  // the copies' source: 32 stages' worth (768 KB),
 // per barrier pair (2: a full / empty handshake every 256 k instead of every
 // 128). kWarpArrive: one arrival on empty per consumer warp (after
 // __syncwarp) instead of one per thread.
-// kOutput: the output tile every kTilesPerOutput k-tiles into y (32 KB per block).
+// kOutput: the output tile every kTilesPerOutput k-tiles into y (32 KB per
+// block), one of: 0 none; 1 "+output" (staged by the consumers, both
+// warpgroups' barriers); 2 "offloaded" (raw dump, 3 helper warps, named
+// barriers); 3 "never taken"; 4 "dump only"; 5 "idle helpers"; 6 "no
+// stores"; 7 "offl., mbarriers"; 8 "idle, mbarriers"; 9 "per-warpgroup"
+// (as 1 with barriers of each warpgroup's 128 threads).
 constexpr int kTilesPerOutput = 32;
 constexpr int kStagedRow = 128 + 8;  // fp16 elements a staged token row (16 bytes of padding, as the kernel's)
 constexpr int kStagedOffset = kStages * kStageBytes + 128;  // after the stages and their barriers
 constexpr int kSmemOut = kStagedOffset + 128 * kStagedRow * 2 + 1024;  // + alignment slack
+// kOutput = 2 ("+output offloaded"): the consumers only dump their raw INT32
+// accumulators (64 KB a tile) and go on; the producer warpgroup's 3 idle
+// warps convert and store them (see the helper loop).
+constexpr int kSmemOffload = kStagedOffset + 128 * 128 * 4 + 1024;
+constexpr int kHelperThreads = 96, kRawReady = 5, kRawFree = 6;
 // kTma: the copies by 2-D TMA through tm_x / tm_w (else 1-D bulk copies from src).
 template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
-          bool kOutput = false, bool kTma = false>
+          int kOutput = 0, bool kTma = false>
 __global__ void __launch_bounds__(384, 1)
 pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w, int* out,
           const uint8_t* src, const int* S, __half* y, int tiles) {
@@ -216,11 +238,19 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
   uint64_t* empty = full + kStages;
+  // kOutput 7, 8: the dump's handshake by mbarriers (ready: 256 consumer
+  // arrivals; free: 96 helper arrivals) instead of named barriers.
+  constexpr bool kMbarHandshake = kOutput == 7 || kOutput == 8;
+  uint64_t* raw_ready = empty + kStages;
+  uint64_t* raw_free = raw_ready + 1;
+  static_assert(2 * kStages * 8 + 16 <= 128, "barriers fit before the staged region");
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbar_init(&full[s], kScales ? 1 + 32 : 1);
       mbar_init(&empty[s], kWarpArrive ? 8 : 256);
     }
+    mbar_init(raw_ready, 256);
+    mbar_init(raw_free, kHelperThreads);
     is::fence_mbarrier_init();
   }
   for (int i = threadIdx.x; i < kStages * kStageBytes / 4; i += blockDim.x)
@@ -270,6 +300,51 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
             is::cp_async_arrive_noinc(&full[b]);
         }
       }
+    } else if (kOutput == 2 || (kOutput >= 5 && kOutput <= 8) || (kOutput == 3 && tiles < 0)) {
+      // The helpers: per output tile, wait until the consumers dumped it,
+      // then per unit (token pair 8j + 2t + {0, 1}, channels ch..ch+7) read
+      // the 8 source threads' (g = 0..7) 8-byte pairs, convert, scale and
+      // store two 16-byte chunks of Y; then free the dump. Lane = (w', h, t):
+      // with the consumers' slot swizzle each LDS.64 of a warp hits every
+      // bank pair at most twice (256 bytes, 2 wavefronts: the minimum).
+      const int hw = (threadIdx.x - 288) >> 5;
+      const int t = lane & 3, h = (lane >> 2) & 1, wq = lane >> 3;
+      const uint8_t* raw = smem + kStagedOffset;
+      const float* fs = reinterpret_cast<const float*>(smem + kStageBytes - 512);  // any factors
+      __half* yb = y + (size_t)blockIdx.x * 128 * 128;
+      uint32_t keep = 0;  // kOutput = 6: the stores' values folded into one word instead
+      for (int o = 0; o < tiles / kTilesPerOutput; ++o) {
+        if constexpr (kMbarHandshake) mbar_wait(raw_ready, o & 1);
+        else is::named_barrier_sync(kRawReady, 256 + kHelperThreads);
+        for (int pj = hw; pj < 32 && kOutput != 5 && kOutput != 8; pj += 3) {
+          const int j = pj >> 1, wg = pj & 1;
+          uint2 v[8];
+#pragma unroll
+          for (int g = 0; g < 8; ++g) {
+            const int slot = 128 * wg + 32 * wq + ((4 * g + t) ^ (4 * (wq & 1)));
+            v[g] = *reinterpret_cast<const uint2*>(raw + (size_t)(j * 256 + slot) * 16 + 8 * h);
+          }
+          const int ch = 64 * wg + 16 * wq + 8 * h;
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const int tok = 8 * (j & 7) + 2 * t + c + 64 * (j >> 3);
+            const float sa = fs[32 + (tok & 31)];
+            uint32_t packed[4];
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int a0 = c ? (int)v[2 * e].y : (int)v[2 * e].x, a1 = c ? (int)v[2 * e + 1].y : (int)v[2 * e + 1].x;
+              const __half2 hv = __floats2half2_rn(__fmul_rn(__fmul_rn(__int2float_rn(a0), sa), fs[(ch + 2 * e) & 127]),
+                                                   __fmul_rn(__fmul_rn(__int2float_rn(a1), sa), fs[(ch + 2 * e + 1) & 127]));
+              packed[e] = *reinterpret_cast<const uint32_t*>(&hv);
+            }
+            if constexpr (kOutput == 6) keep ^= packed[0] ^ packed[1] ^ packed[2] ^ packed[3];
+            else *reinterpret_cast<uint4*>(yb + tok * 128 + ch) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+          }
+        }
+        if constexpr (kMbarHandshake) mbar_arrive(raw_free);
+        else is::named_barrier_arrive(kRawFree, 256 + kHelperThreads);
+      }
+      if (kOutput == 6 && keep == 0x12345678u) yb[threadIdx.x] = __float2half(1.f);
     }
     return;
   }
@@ -321,14 +396,37 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
     }
     sb0 = s0;
     sb1 = s1;
-    if constexpr (kOutput) {
+    if constexpr (kOutput >= 2 && kOutput <= 8) {
+      // 3: the same code behind a condition that is never true at run time
+      // (tiles > 0); 4: the dump without helpers or barriers.
+      if ((i + 1) % kTilesPerOutput == 0 && (kOutput != 3 || tiles < 0)) {
+        epilogue(acc + 32, PQ[1], sb0, sb1);  // the tile's last half-1 group
+        sb0 = sb1 = 0;
+        if (kMbarHandshake && i + 1 > kTilesPerOutput) mbar_wait(raw_free, ((i + 1) / kTilesPerOutput - 2) & 1);
+        else if (kOutput != 4 && i + 1 > kTilesPerOutput) is::named_barrier_sync(kRawFree, 256 + kHelperThreads);  // previous dump read
+        // 16-byte slot of thread tid for register quad j: j * 256 + (tid ^ 4 (w' & 1)) (the helpers' banks)
+        int4* raw = reinterpret_cast<int4*>(smem + kStagedOffset);
+        const int slot = threadIdx.x ^ ((threadIdx.x >> 3) & 4);
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+          raw[j * 256 + slot] = make_int4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]);
+          acc[4 * j] = acc[4 * j + 1] = acc[4 * j + 2] = acc[4 * j + 3] = 0;
+        }
+        if constexpr (kMbarHandshake) mbar_arrive(raw_ready);
+        else if (kOutput != 4) is::named_barrier_arrive(kRawReady, 256 + kHelperThreads);
+      }
+    } else if constexpr (kOutput == 1 || kOutput == 9) {
+      // 9: each warpgroup stages and stores its own 64 channels, synchronising
+      // only its own 128 threads (barriers 4 and 5) instead of all 256.
+      constexpr int kBarThreads = kOutput == 9 ? 128 : 256;
+      const int bar = kOutput == 9 ? 4 + (warp >> 2) : 4;
       if ((i + 1) % kTilesPerOutput == 0) {
         epilogue(acc + 32, PQ[1], sb0, sb1);  // the tile's last half-1 group
         sb0 = sb1 = 0;                        // (the next tile's first "previous" epilogue adds nothing)
         __half* staged = reinterpret_cast<__half*>(smem + kStagedOffset);
         const float* fs = reinterpret_cast<const float*>(scales_base());
         const float c0 = fs[row], c1 = fs[row + 8];
-        is::named_barrier_sync(4, 256);  // the previous output's stores have read the staged tile
+        is::named_barrier_sync(bar, kBarThreads);  // the previous output's stores have read the staged tile
 #pragma unroll
         for (int j = 0; j < 16; ++j)
 #pragma unroll
@@ -340,10 +438,11 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
               staged[tok * kStagedRow + row + 8 * h] = __float2half_rn(v);
               acc[q] = 0;
             }
-        is::named_barrier_sync(4, 256);  // the tile is staged
+        is::named_barrier_sync(bar, kBarThreads);  // the tile is staged
         __half* yb = y + (size_t)blockIdx.x * 128 * 128;
-        for (int ci = threadIdx.x; ci < 128 * 16; ci += 256) {
-          const int r = ci / 16, q = ci % 16;
+        for (int ci = threadIdx.x % kBarThreads; ci < 128 * 16 * kBarThreads / 256; ci += kBarThreads) {
+          // 9: a warpgroup's 8 chunks of 8 channels a token row
+          const int r = kOutput == 9 ? ci / 8 : ci / 16, q = kOutput == 9 ? ci % 8 + 8 * (warp >> 2) : ci % 16;
           *reinterpret_cast<uint4*>(yb + r * 128 + q * 8) = *reinterpret_cast<const uint4*>(staged + r * kStagedRow + q * 8);
         }
       }
@@ -355,6 +454,10 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
   }
   epilogue(acc, PQ[0], sb0, sb1);
   epilogue(acc + 32, PQ[1], sb0, sb1);
+  if constexpr (kMbarHandshake) {
+    if (tiles >= kTilesPerOutput) mbar_wait(raw_free, (tiles / kTilesPerOutput - 1) & 1);
+  } else if (kOutput == 2 || (kOutput >= 5 && kOutput <= 8) || (kOutput == 3 && tiles < 0))
+    if (tiles >= kTilesPerOutput) is::named_barrier_sync(kRawFree, 256 + kHelperThreads);  // the last dump was read
   int sum = 0;
 #pragma unroll
   for (int q = 0; q < 64; ++q) sum += acc[q];
@@ -407,11 +510,12 @@ bool encode_maps(Maps* m, const void* x, const void* w) {
 }
 
 template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
-          bool kOutput = false, bool kTma = false>
+          int kOutput = 0, bool kTma = false>
 int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S, __half* y, const Maps& maps) {
   auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive, kOutput, kTma>;
-  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemOut));
-  return time_it(name, sms, [&](int tiles) { k<<<sms, 384, kSmemOut>>>(maps.x, maps.w, out, src, S, y, tiles); });
+  constexpr int smem = kOutput >= 2 ? kSmemOffload : kSmemOut;
+  CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  return time_it(name, sms, [&](int tiles) { k<<<sms, 384, smem>>>(maps.x, maps.w, out, src, S, y, tiles); });
 }
 
 template <int kV>
@@ -455,8 +559,17 @@ int main() {
           run_pipe<true, true, false, 1, true>("  warp arrivals", sms, out, src, S, y, maps) |
           run_pipe<true, true, false, 2, true>("  both", sms, out, src, S, y, maps) |
           run_pipe<true, true, false, 1, false, false, true>("  2-D TMA", sms, out, src, S, y, maps) |
-          run_pipe<true, true, false, 1, false, true>("+output", sms, out, src, S, y, maps) |
-          run_pipe<true, true, false, 1, false, true, true>("+output, 2-D TMA", sms, out, src, S, y, maps);
+          run_pipe<true, true, false, 1, false, 1>("+output", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 1, true>("+output, 2-D TMA", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 2>("  offloaded", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 2, true>("  offloaded, 2-D TMA", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 3, true>("  never taken", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 4, true>("  dump only", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 5, true>("  idle helpers", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 6, true>("  no stores", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 7, true>("  offl., mbarriers", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 8, true>("  idle, mbarriers", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 9, true>("  per-warpgroup", sms, out, src, S, y, maps);
   CHECK(cudaFree(S));
   CHECK(cudaFree(y));
   CHECK(cudaFree(tx));
