@@ -58,6 +58,7 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
     (520, 4224, 512),  # 33 x 5 = 165 tiles of 128 x 128: persistent blocks walk one or two tiles
     (384, 12800, 512),  # 100 x 3 = 300 tiles: stream-K walks one whole wave, then splits 168 tiles
     (24, 12288, 4096),  # 32-token tiles (M = 17..32): split 2 ways with slim blocks (2 per SM), not without
+    (40, 4096, 4096),  # M = 33..64 on 32-token tiles split 2 ways (choose_tiling: 16 k-tiles a block)
 ]
 
 

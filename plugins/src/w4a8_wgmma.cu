@@ -62,7 +62,9 @@
 //
 // Tokens per block: the smallest wgmma N that holds M, or 64 instead of 128
 // where a waves x k-tiles model says the smaller tiles finish first
-// (choose_tiling: N = 4096 at M = 65-128).
+// (choose_tiling: N = 4096 at M = 65-128), or 32 instead of 64 where the
+// 32-token tiles' split leaves each block a short K (N = K = 4096 at
+// M = 33-64).
 //
 // Stream-K (use_stream_k): where the tiles leave the last wave of blocks
 // short, or where 64-token tiles with a long K would fill at most half the SMs,
@@ -1053,6 +1055,7 @@ static int launch_for_groups(const CUtensorMap& tm_x, const CUtensorMap& tm_w, c
 }
 
 // The call's tiling: tokens per block and the split of K for them.
+constexpr int kBT32MaxTilesPerBlock = 16;  // choose_tiling's 32-token tiles at M = 33..64
 struct Tiling {
   int BT;      // tokens per block
   int splits;  // blocks of a cluster sharing K (choose_splits for BT)
@@ -1080,6 +1083,17 @@ static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
     };
     const int splits64 = choose_splits(M, N, K, group_size, 64, 0);
     if (cost(64, splits64, 0.76) < cost(128, t.splits, 1.0)) t = Tiling{64, splits64, 0};
+  }
+  if (t.BT == 64) {
+    // M = 33..64: 32-token tiles (384-thread blocks) where they still split K
+    // and leave each block at most kBT32MaxTilesPerBlock k-tiles, i.e. where
+    // the 64-token tiles' split is deep and each block's K short. Measured on
+    // the H200 (PERF.md, "fourth session"), --variant IS_BT=32,IS_SLIM=0:
+    // 4096x4096 M = 40-64 1.08-1.10x (16 k-tiles a block, 2-way, against 8,
+    // 4-way; 1.12x in the session before); 4096x11008 (43 k-tiles) 0.96x,
+    // 4096x14336 (56) 0.87x, and N >= 12288 (no split at 32 tokens) 0.5-0.7x.
+    const int splits32 = choose_splits(M, N, K, group_size, 32, 0);
+    if (splits32 >= 2 && (K / kTileK + splits32 - 1) / splits32 <= kBT32MaxTilesPerBlock) t = Tiling{32, splits32, 0};
   }
   if (const char* forced = std::getenv("IS_BT")) {
     const int v = std::atoi(forced);
