@@ -13,7 +13,7 @@
 # decode k-tile microbenchmark (seconds) and the benchmark run first (all six
 # shapes at M = 1, 16, 64, 128, 1024, 4096 unless BENCH_ARGS says otherwise;
 # each point is in $OUT/bench.jsonl as soon as it is measured), then the GPU
-# tests of the library's own path choice, of the wgmma path forced, of stream-K forced, of the slim blocks (IS_SLIM=1) and
+# tests of the library's own path choice, of the wgmma path forced, of stream-K forced, of split-K forced (IS_SPLITS), of the slim blocks (IS_SLIM=1) and
 # of the plugin's calls; no sanitizer. A run cut off by its time limit keeps
 # what it finished: `python3 scripts/bench_table.py $OUT/bench.jsonl` prints
 # its tables. BENCH2_ARGS="..." runs a second benchmark into $OUT/bench2.
