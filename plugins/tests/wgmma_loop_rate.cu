@@ -199,7 +199,6 @@ __device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t b
 
 constexpr int kStages = 6;
 constexpr int kActBytes = 128 * 128, kWBytes = 128 * 64, kStageBytes = kActBytes + kWBytes;
-constexpr int kSmemPipe = kStages * kStageBytes + 2 * kStages * 8 + 1024;
 constexpr int kSrcTiles = 32;  // the copies' source: 32 stages' worth (768 KB), resident in L2
 
 // halves+all through the stage ring; kCopies: the producer copies each stage
@@ -238,8 +237,14 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + kStages * kStageBytes);
   uint64_t* empty = full + kStages;
-  // kOutput 7, 8: the dump's handshake by mbarriers (ready: 256 consumer
-  // arrivals; free: 96 helper arrivals) instead of named barriers.
+  // What the kOutput variants do (see the list above): 2-8 dump the raw
+  // tile; 2 and 5-8 have helper warps (3 has them behind a condition never
+  // true at run time, tiles < 0), of which 5 and 8 only take part in the
+  // handshake; 7 and 8 hand over by mbarriers (ready: 256 consumer arrivals;
+  // free: 96 helper arrivals) instead of named barriers.
+  constexpr bool kDump = kOutput >= 2 && kOutput <= 8;
+  const bool helpers = kOutput == 2 || (kOutput >= 5 && kOutput <= 8) || (kOutput == 3 && tiles < 0);
+  constexpr bool kIdleHelpers = kOutput == 5 || kOutput == 8;
   constexpr bool kMbarHandshake = kOutput == 7 || kOutput == 8;
   uint64_t* raw_ready = empty + kStages;
   uint64_t* raw_free = raw_ready + 1;
@@ -300,7 +305,7 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
             is::cp_async_arrive_noinc(&full[b]);
         }
       }
-    } else if (kOutput == 2 || (kOutput >= 5 && kOutput <= 8) || (kOutput == 3 && tiles < 0)) {
+    } else if (helpers) {
       // The helpers: per output tile, wait until the consumers dumped it,
       // then per unit (token pair 8j + 2t + {0, 1}, channels ch..ch+7) read
       // the 8 source threads' (g = 0..7) 8-byte pairs, convert, scale and
@@ -316,7 +321,7 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
       for (int o = 0; o < tiles / kTilesPerOutput; ++o) {
         if constexpr (kMbarHandshake) mbar_wait(raw_ready, o & 1);
         else is::named_barrier_sync(kRawReady, 256 + kHelperThreads);
-        for (int pj = hw; pj < 32 && kOutput != 5 && kOutput != 8; pj += 3) {
+        for (int pj = hw; pj < 32 && !kIdleHelpers; pj += 3) {
           const int j = pj >> 1, wg = pj & 1;
           uint2 v[8];
 #pragma unroll
@@ -396,14 +401,12 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
     }
     sb0 = s0;
     sb1 = s1;
-    if constexpr (kOutput >= 2 && kOutput <= 8) {
-      // 3: the same code behind a condition that is never true at run time
-      // (tiles > 0); 4: the dump without helpers or barriers.
+    if constexpr (kDump) {
       if ((i + 1) % kTilesPerOutput == 0 && (kOutput != 3 || tiles < 0)) {
         epilogue(acc + 32, PQ[1], sb0, sb1);  // the tile's last half-1 group
         sb0 = sb1 = 0;
         if (kMbarHandshake && i + 1 > kTilesPerOutput) mbar_wait(raw_free, ((i + 1) / kTilesPerOutput - 2) & 1);
-        else if (kOutput != 4 && i + 1 > kTilesPerOutput) is::named_barrier_sync(kRawFree, 256 + kHelperThreads);  // previous dump read
+        else if (helpers && i + 1 > kTilesPerOutput) is::named_barrier_sync(kRawFree, 256 + kHelperThreads);  // previous dump read
         // 16-byte slot of thread tid for register quad j: j * 256 + (tid ^ 4 (w' & 1)) (the helpers' banks)
         int4* raw = reinterpret_cast<int4*>(smem + kStagedOffset);
         const int slot = threadIdx.x ^ ((threadIdx.x >> 3) & 4);
@@ -413,7 +416,7 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
           acc[4 * j] = acc[4 * j + 1] = acc[4 * j + 2] = acc[4 * j + 3] = 0;
         }
         if constexpr (kMbarHandshake) mbar_arrive(raw_ready);
-        else if (kOutput != 4) is::named_barrier_arrive(kRawReady, 256 + kHelperThreads);
+        else if (helpers) is::named_barrier_arrive(kRawReady, 256 + kHelperThreads);
       }
     } else if constexpr (kOutput == 1 || kOutput == 9) {
       // 9: each warpgroup stages and stores its own 64 channels, synchronising
@@ -456,8 +459,9 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
   epilogue(acc + 32, PQ[1], sb0, sb1);
   if constexpr (kMbarHandshake) {
     if (tiles >= kTilesPerOutput) mbar_wait(raw_free, (tiles / kTilesPerOutput - 1) & 1);
-  } else if (kOutput == 2 || (kOutput >= 5 && kOutput <= 8) || (kOutput == 3 && tiles < 0))
+  } else if (helpers) {
     if (tiles >= kTilesPerOutput) is::named_barrier_sync(kRawFree, 256 + kHelperThreads);  // the last dump was read
+  }
   int sum = 0;
 #pragma unroll
   for (int q = 0; q < 64; ++q) sum += acc[q];
@@ -513,7 +517,7 @@ template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS 
           int kOutput = 0, bool kTma = false>
 int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S, __half* y, const Maps& maps) {
   auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive, kOutput, kTma>;
-  constexpr int smem = kOutput >= 2 ? kSmemOffload : kSmemOut;
+  constexpr int smem = kOutput >= 2 && kOutput <= 8 ? kSmemOffload : kSmemOut;
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   return time_it(name, sms, [&](int tiles) { k<<<sms, 384, smem>>>(maps.x, maps.w, out, src, S, y, tiles); });
 }
