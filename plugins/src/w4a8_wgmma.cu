@@ -1084,7 +1084,7 @@ static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
     const int splits64 = choose_splits(M, N, K, group_size, 64, 0);
     if (cost(64, splits64, 0.76) < cost(128, t.splits, 1.0)) t = Tiling{64, splits64, 0};
   }
-  if (t.BT == 64) {
+  if (M <= 64 && t.BT == 64) {  // (not the 64-token tiles the cost model took for M > 64)
     // M = 33..64: 32-token tiles (384-thread blocks) where they still split K
     // and leave each block at most kBT32MaxTilesPerBlock k-tiles, i.e. where
     // the 64-token tiles' split is deep and each block's K short. Measured on
