@@ -13,6 +13,7 @@ import pytest
 
 from is_export.numerics import (
     float_scale_gemm_reference,
+    pack_nk_u4x8,
     quantize_activations,
 )
 from tests.gpu_helpers import DTYPES, exact_case_cached, random_case, random_case_cached, random_reference, ulp_distance
@@ -112,6 +113,15 @@ def gemm_path_2(request, monkeypatch):
     return _set_path(monkeypatch, request.param)
 
 
+def _float_baseline_case(m: int, n: int, k: int, seed: int):
+    """A random fp32 case of the float-scale baseline (group size 128): a
+    function that runs the GPU op and returns Y as NumPy, and the reference Y."""
+    x, w, _ = random_case(m, n, k, 128, np.dtype(np.float32), False, np.random.default_rng(seed))
+    ref = float_scale_gemm_reference(x, w.ref.q, w.ref.s, None, 128)
+    args = (_to_torch(x), _to_torch(pack_nk_u4x8(w.ref.q)), _to_torch(w.ref.s), None, 128)
+    return (lambda: plugin.float_scale_gemm(*args).cpu().numpy()), ref
+
+
 def _check_acc_bit_exact(m: int, n: int, k: int, group_size: int, seed: int) -> None:
     """fp32 Y on the contract's exact-acc inputs equals the integer acc exactly."""
     x, w, packed, acc = exact_case_cached(m, n, k, group_size, seed)
@@ -140,11 +150,10 @@ def test_acc_bit_exact_wide_groups(m, n, k, group_size, gemm_path):
     _check_acc_bit_exact(m, n, k, group_size, seed=m + n + k + group_size)
 
 
-# Split-K forced on the wgmma path (IS_SPLITS): each block of a cluster sums
-# one slice of the tile's accumulators over the cluster and writes that slice
-# of Y, so every (token tile, split) pairing must cover Y exactly once: 8- to
-# 128-token tiles, splits that do not divide the groups (3) or outnumber a
-# thread's 4 registers at 8 tokens (8), tails in M and N.
+# Split-K forced on the wgmma path (IS_SPLITS): the cluster's leader adds the
+# other blocks' partial sums through distributed shared memory and writes Y,
+# whatever the library would choose: 8- to 128-token tiles, splits that do
+# not divide the groups (3) and the largest cluster (8), tails in M and N.
 SPLIT_SHAPES = [(5, 200, 2048), (24, 264, 2048), (50, 4096, 1536), (100, 136, 2048), (128, 4096, 1024)]
 
 
@@ -163,14 +172,8 @@ def test_forced_splits_float_baseline(m, n, k, splits, monkeypatch):
     deterministic and close to the reference."""
     _set_path(monkeypatch, "wgmma")
     monkeypatch.setenv("IS_SPLITS", str(splits))
-    rng = np.random.default_rng(m + splits)
-    x, w, _ = random_case(m, n, k, 128, np.dtype(np.float32), False, rng)
-    ref = float_scale_gemm_reference(x, w.ref.q, w.ref.s, None, 128)
-    from is_export.numerics import pack_nk_u4x8
-
-    args = (_to_torch(x), _to_torch(pack_nk_u4x8(w.ref.q)), _to_torch(w.ref.s), None, 128)
-    y1 = plugin.float_scale_gemm(*args).cpu().numpy()
-    y2 = plugin.float_scale_gemm(*args).cpu().numpy()
+    run, ref = _float_baseline_case(m, n, k, seed=m + splits)
+    y1, y2 = run(), run()
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_allclose(y1, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
@@ -207,14 +210,8 @@ def test_activation_quantization_bit_exact(name, k):
 
 @pytest.mark.parametrize("m,n,k", [(1, 4096, 4096), (64, 1024, 2048), (600, 256, 1024)])
 def test_float_scale_baseline_close(m, n, k, gemm_path):
-    rng = np.random.default_rng(m)
-    x, w, _ = random_case(m, n, k, 128, np.dtype(np.float32), False, rng)
-    ref = float_scale_gemm_reference(x, w.ref.q, w.ref.s, None, 128)
-    from is_export.numerics import pack_nk_u4x8
-
-    y = plugin.float_scale_gemm(_to_torch(x), _to_torch(pack_nk_u4x8(w.ref.q)), _to_torch(w.ref.s), None, 128)
-    y = y.cpu().numpy()
-    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+    run, ref = _float_baseline_case(m, n, k, seed=m)
+    np.testing.assert_allclose(run(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
 def test_bad_arguments_are_refused():
