@@ -60,6 +60,8 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
     (384, 12800, 512),  # 100 x 3 = 300 tiles: stream-K walks one whole wave, then splits 168 tiles
     (24, 12288, 4096),  # 32-token tiles (M = 17..32): split 2 ways with slim blocks (2 per SM), not without
     (40, 4096, 4096),  # M = 33..64 on 32-token tiles split 2 ways (choose_tiling: 16 k-tiles a block)
+    (320, 4096, 11008),  # 96 tiles of 128 tokens, below one wave, long K: stream-K (use_stream_k (c))
+    (384, 14464, 512),  # 339 tiles of 128 tokens, 3 waves at efficiency 0.856: stream-K (use_stream_k (a'))
 ]
 
 

@@ -998,9 +998,26 @@ static bool use_persistent(int K, int splits) {
 // kStreamKMinGroupsPerBlock groups per block: N = 4096, K = 8192-14336 4-14%
 // faster; with 16 groups per block (K = 4096) 12% slower, and grids of 86 or
 // 128 blocks (N = 11008 and 8192) 8-11% slower.
+// Refined on the H200 (132 SMs, as the H100; PERF.md, "fifth session",
+// --variant IS_STREAMK=1 at M = 192-512 on the six shapes):
+// (a') 128-token tiles of more than two waves take it up to an efficiency of
+// kStreamKMaxWaveEfficiency128: 448 and 672 tiles (0.85; 28672x4096
+// M = 129-384) ran 1-8% faster (the H100's 448 tiles: 3%), while 344 and
+// 688 tiles (0.87) went -3% and +4% and >= 0.97 lost 4-6%. Not at two waves:
+// 224 tiles (0.85, 28672x4096 M = 65-128) lost 6-9%, as every tile is then
+// split (no whole wave ahead of the stream-K waves); nor for the 64-token
+// tiles (the H100's 224 at 0.85 lost 4%).
+// (c) 128-token tiles below one wave that the grid kernel cannot split
+// (splits = 1), with an efficiency below kStreamKMaxWaveEfficiency and at
+// least kStreamKMinTilesBelowWave k-tiles: 96 tiles (0.73) of 4096x8192,
+// 4096x11008 and 4096x14336 at M = 257-384 ran 1-15% faster (probe and two
+// A/Bs, mostly 4-9%); at K = 4096 (32 k-tiles) 6% slower, the fix-up and the lost head start of the next kernel (see (a))
+// outweigh a short K's gain.
 // IS_STREAMK=1|0 (read on every call) forces it on or off.
 constexpr double kStreamKMaxWaveEfficiency = 0.8;
+constexpr double kStreamKMaxWaveEfficiency128 = 0.86;
 constexpr int kStreamKMinGroupsPerBlock = 32;
+constexpr int kStreamKMinTilesBelowWave = 64;
 static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
   if (BT < 64 || args.counters == nullptr || args.partials == nullptr) return false;
   const char* env = std::getenv("IS_STREAMK");
@@ -1011,7 +1028,11 @@ static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
   if (BT == 64 && 2 * tiles * splits <= sms && (args.K / args.group_size) / splits >= kStreamKMinGroupsPerBlock)
     return true;
   const int64_t waves = (tiles + sms - 1) / sms;
-  return tiles > sms && (double)tiles / (double)(waves * sms) < kStreamKMaxWaveEfficiency;
+  const double efficiency = (double)tiles / (double)(waves * sms);
+  if (tiles > sms)
+    return efficiency < (BT == 128 && tiles > 2 * sms ? kStreamKMaxWaveEfficiency128 : kStreamKMaxWaveEfficiency);
+  return BT == 128 && splits == 1 && efficiency < kStreamKMaxWaveEfficiency &&
+         args.K / kTileK >= kStreamKMinTilesBelowWave;  // (c)
 }
 
 // The slim blocks (level kSlim) of a tile of BT = 8, 16 or 32 tokens.
