@@ -6,6 +6,7 @@
 #   bash scripts/gpu_suite.sh [--quick-bench|--no-bench]
 #   BENCH_ARGS="--shape 4096x4096 --shape 28672x4096" bash scripts/gpu_suite.sh   # chosen shapes
 #   bash scripts/gpu_suite.sh --short    # a lease of a few minutes: see below
+#   bash scripts/gpu_suite.sh --sanitizer   # only compute-sanitizer, on the prebuilt libraries
 #
 # --short, for a device lease too short for the whole suite: the libraries
 # already in build/plugins are used when they are there (built on a CPU
@@ -58,6 +59,61 @@ run_decode_chain() {
   fi
 }
 
+# compute-sanitizer memcheck + racecheck on the plugin host over 12 cases.
+run_sanitizer() {
+  echo "== compute-sanitizer (memcheck, racecheck) on the plugin host"
+  python3 - <<'PY' > "$OUT/sanitizer_cases.txt" 2>&1
+import sys; sys.path.insert(0, ".")
+from pathlib import Path
+from tests.test_gpu_plugin import write_case
+# (case, IS_PERSISTENT, IS_STREAMK, IS_SLIM): the fourth case has K / 128 = 16 k-tiles, more than
+# the pipeline's stages, so stages are refilled; the last has 65 x 3 = 195
+# tiles of 128 x 128 and K / 128 = 2, so on the persistent kernel (132 blocks
+# on an H100) some blocks walk two tiles and every tile restarts the stages.
+# The next two run the stream-K kernel (IS_STREAMK=1): tiles split over
+# several blocks, with 128 tokens per block (100 x 3 = 300 tiles: one whole
+# wave, then 168 tiles split) and with 64. The next three run the slim blocks
+# (IS_SLIM=1: one producer warp, 3 or 2 blocks per SM; IS_SLIM=2: the same
+# with 10 or 8 stages, 2 per SM) at 16, 24 and 5 tokens (the last with 256-groups),
+# split over a cluster (they are not split without IS_SLIM at 24 tokens). The
+# last two are decode calls on the library's own choice (the wgmma path's
+# 8-token tiles, split 2 ways): 16 k-tiles a block (the 8 stages are
+# refilled), and 256-groups with fp32 X. Every grid-walk case whose G is a
+# multiple of 4 reads its scales from the block's TMA table (all but the
+# first, the third, the persistent and the two stream-K ones); the split ones (the slim cases
+# and the last) start their boxes below their first group.
+cases = [((1, 136, 256, 64, "fp16", True), 0, 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0, 0),
+         ((300, 40, 384, 128, "fp32", True), 0, 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0, 0),
+         ((260, 8320, 256, 128, "fp16", True), 1, 0, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1, 0),
+         ((64, 12288, 512, 128, "bf16", True), 0, 1, 0), ((16, 12288, 512, 128, "fp16", True), 0, 0, 1),
+         ((24, 12288, 512, 128, "fp32", True), 0, 0, 2), ((5, 12288, 1024, 256, "bf16", True), 0, 0, 2),
+         ((3, 12288, 4096, 128, "fp16", True), 0, 0, 0), ((8, 12288, 1024, 256, "fp32", False), 0, 0, 0)]
+for i, (c, persistent, streamk, slim) in enumerate(cases):
+    write_case(Path(f"build/san{i}"), *c, seed=i)
+    print(f"build/san{i} {persistent} {streamk} {slim}")
+PY
+  san_ok=1
+  n_cases=0
+  while read -r d persistent streamk slim; do
+    n_cases=$((n_cases + 1))
+    for tool in memcheck racecheck; do
+      if ! IS_PERSISTENT=$persistent IS_STREAMK=$streamk IS_SLIM=$slim timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
+        san_ok=0; echo "sanitizer $tool failed on $d (IS_PERSISTENT=$persistent IS_STREAMK=$streamk IS_SLIM=$slim)"
+      fi
+    done
+  done < "$OUT/sanitizer_cases.txt"
+  if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K, three slim, two decode)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
+}
+
+if [ "$BENCH" = "--sanitizer" ]; then  # only the sanitizer, on the prebuilt libraries (as --short)
+  source scripts/prebuilt_env.sh
+  [ -x build/plugins/plugin_host ] || { echo "no prebuilt build/plugins/plugin_host"; exit 1; }
+  run_sanitizer
+  echo "== summary"
+  printf '%s\n' "${summary[@]}"
+  exit $status
+fi
+
 if [ "$BENCH" = "--short" ]; then
   source scripts/prebuilt_env.sh  # libcudart for libraries built elsewhere
   if [ -f build/plugins/libis_kernels.so ] && [ -x build/plugins/plugin_host ] \
@@ -88,7 +144,7 @@ if [ "$BENCH" = "--short" ]; then
   fi
   echo "== GPU tests (the library's path choice, the plugin's calls)"
   if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
-       -k "auto or wgmma or slim or streamk or splits or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
+       -k "auto or wgmma or slim or streamk or splits or scale_table or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
     summary+=("gpu tests (--short subset): $(tail -1 "$OUT/pytest_gpu.log")")
   else
     tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests (--short subset): FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1
@@ -115,45 +171,7 @@ else
   tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests: FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1
 fi
 
-echo "== compute-sanitizer (memcheck, racecheck) on the plugin host"
-python3 - <<'PY' > "$OUT/sanitizer_cases.txt" 2>&1
-import sys; sys.path.insert(0, ".")
-from pathlib import Path
-from tests.test_gpu_plugin import write_case
-# (case, IS_PERSISTENT, IS_STREAMK, IS_SLIM): the fourth case has K / 128 = 16 k-tiles, more than
-# the pipeline's stages, so stages are refilled; the last has 65 x 3 = 195
-# tiles of 128 x 128 and K / 128 = 2, so on the persistent kernel (132 blocks
-# on an H100) some blocks walk two tiles and every tile restarts the stages.
-# The next two run the stream-K kernel (IS_STREAMK=1): tiles split over
-# several blocks, with 128 tokens per block (100 x 3 = 300 tiles: one whole
-# wave, then 168 tiles split) and with 64. The next three run the slim blocks
-# (IS_SLIM=1: one producer warp, 3 or 2 blocks per SM; IS_SLIM=2: the same
-# with 10 or 8 stages, 2 per SM) at 16, 24 and 5 tokens (the last with 256-groups),
-# split over a cluster (they are not split without IS_SLIM at 24 tokens). The
-# last two are decode calls on the library's own choice (the wgmma path's
-# 8-token tiles, split 2 ways): 16 k-tiles a block (the 8 stages are
-# refilled), and 256-groups with fp32 X.
-cases = [((1, 136, 256, 64, "fp16", True), 0, 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0, 0),
-         ((300, 40, 384, 128, "fp32", True), 0, 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0, 0),
-         ((260, 8320, 256, 128, "fp16", True), 1, 0, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1, 0),
-         ((64, 12288, 512, 128, "bf16", True), 0, 1, 0), ((16, 12288, 512, 128, "fp16", True), 0, 0, 1),
-         ((24, 12288, 512, 128, "fp32", True), 0, 0, 2), ((5, 12288, 1024, 256, "bf16", True), 0, 0, 2),
-         ((3, 12288, 4096, 128, "fp16", True), 0, 0, 0), ((8, 12288, 1024, 256, "fp32", False), 0, 0, 0)]
-for i, (c, persistent, streamk, slim) in enumerate(cases):
-    write_case(Path(f"build/san{i}"), *c, seed=i)
-    print(f"build/san{i} {persistent} {streamk} {slim}")
-PY
-san_ok=1
-n_cases=0
-while read -r d persistent streamk slim; do
-  n_cases=$((n_cases + 1))
-  for tool in memcheck racecheck; do
-    if ! IS_PERSISTENT=$persistent IS_STREAMK=$streamk IS_SLIM=$slim timeout 300 compute-sanitizer --tool $tool --error-exitcode 9 build/plugins/plugin_host "$d" >> "$OUT/sanitizer.log" 2>&1; then
-      san_ok=0; echo "sanitizer $tool failed on $d (IS_PERSISTENT=$persistent IS_STREAMK=$streamk IS_SLIM=$slim)"
-    fi
-  done
-done < "$OUT/sanitizer_cases.txt"
-if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K, three slim, two decode)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
+run_sanitizer
 
 if [ "$BENCH" != "--no-bench" ]; then
   echo "== benchmark"

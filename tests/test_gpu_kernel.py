@@ -167,6 +167,33 @@ def test_forced_splits_bit_exact(m, n, k, splits, monkeypatch):
     _check_acc_bit_exact(m, n, k, 128, seed=splits)
 
 
+# The wgmma grid walk's group scales: a block-wide table copied by one TMA box
+# where G % 4 == 0 (the table's rows padded to an odd multiple of 4 groups,
+# past G filled with zeros) and the per-stage cp.async gathers otherwise or
+# with IS_SCALE_TABLE=0; both bit-exact, at decode tiles split over clusters
+# (M = 1: a 4-way split, 8 groups a block, 12 in the table), slim blocks
+# (M = 16), 64- and 128-token tiles, a K whose G is not a multiple of 4
+# (11008: always the gathers), wide groups and the float baseline.
+SCALE_TABLE_SHAPES = [(1, 4096, 4096, 128), (16, 12288, 2048, 128), (64, 4096, 14336, 128), (200, 1000, 2048, 128),
+                      (3, 4096, 11008, 128), (9, 384, 4096, 256)]
+
+
+@pytest.mark.parametrize("table", ["1", "0"])
+@pytest.mark.parametrize("m,n,k,group_size", SCALE_TABLE_SHAPES)
+def test_scale_table_bit_exact(m, n, k, group_size, table, monkeypatch):
+    _set_path(monkeypatch, "wgmma")
+    monkeypatch.setenv("IS_SCALE_TABLE", table)
+    _check_acc_bit_exact(m, n, k, group_size, seed=m + k)
+
+
+@pytest.mark.parametrize("table", ["1", "0"])
+def test_scale_table_float_baseline(table, monkeypatch):
+    _set_path(monkeypatch, "wgmma")
+    monkeypatch.setenv("IS_SCALE_TABLE", table)
+    run, ref = _float_baseline_case(5, 4096, 2048, seed=11)
+    np.testing.assert_allclose(run(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("splits", [3, 8])
 @pytest.mark.parametrize("m,n,k", [(5, 200, 2048), (100, 136, 2048)])
 def test_forced_splits_float_baseline(m, n, k, splits, monkeypatch):

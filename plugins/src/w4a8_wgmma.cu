@@ -25,7 +25,9 @@
 //     tokens x 128 bytes] (128-byte swizzle, the layout wgmma reads without
 //     bank conflicts) and, every second stage, the weights of two tiles
 //     [128 channels x 128 bytes]; plus the tile's 128 group scales by
-//     cp.async; all complete on full[s]. It refills stage s once every
+//     cp.async (tiles of <= 64 tokens with G % 4 == 0: instead, once, the
+//     block's whole table of scales by one TMA box with stage 0; see
+//     scale_table_groups); all complete on full[s]. It refills stage s once every
 //     consumer thread freed it (empty[s]; both stages of a pair for a weight copy).
 //   consumers: wait full[s]; each thread loads 16 bytes of weights for each
 //     of its two channels (rows g and g+8 of its warp's 16), unpacks them into
@@ -161,6 +163,10 @@ struct TileConfig {
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
   static constexpr int kSmemBytes = kBarrierOffset + 2 * kStages * 8 + 1024;  // + alignment slack
+  // The grid walk's scale table (WgmmaArgs::table_groups), after the
+  // barriers; TMA writes shared memory at 128-byte aligned addresses.
+  static constexpr int kTableOffset = (kBarrierOffset + 2 * kStages * 8 + 127) / 128 * 128;
+  static int table_smem_bytes(int groups) { return kTableOffset + kBlockChannels * groups * 4 + 1024; }
   // The persistent kernel (kPersistent, BT = 128) stages its output tile in
   // its own region: the producer is already refilling the pipeline's stages
   // for the next tile. Sized for fp32 output (128 tokens x 132 x 4 bytes).
@@ -227,6 +233,10 @@ struct WgmmaArgs {
   int M, N, K, group_size;
   int* counters;   // stream-K: one per tile, zeroed by the quantization kernel
   void* partials;  // stream-K: kStreamKSlotBytes per block
+  // > 0: the grid walk copies its block's group scales as one table of
+  // [128 channels][table_groups] by one TMA box (tm_s) with its first stage,
+  // instead of 128 4-byte cp.async per group (scale_table_groups, host).
+  int table_groups;
 };
 
 // kGroup128: group_size == 128, one group per tile (no index arithmetic for
@@ -247,7 +257,7 @@ enum class Walk { kGrid, kPersistent, kStreamK };
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 __global__ void __launch_bounds__(TileConfig<BT, kSlim>::kThreads, TileConfig<BT, kSlim>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
-                  const WgmmaArgs args) {
+                  const WgmmaArgs args, const __grid_constant__ CUtensorMap tm_s) {
 #if IS_WGMMA_BODY
   static_assert(kSlim == 0 || kWalk == Walk::kGrid, "slim blocks: grid walk only");
   static_assert(kSlim >= 0 && kSlim <= 2, "slim level");
@@ -274,6 +284,20 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   auto w_pair = [&](int s) { return smem + kStages * Cfg::kActTileBytes + (s / 2) * 2 * kWeightTileBytes; };
   using Scale = typename std::conditional<kIntScale, int32_t, float>::type;
   auto scale_stage = [&](int s) { return reinterpret_cast<Scale*>(smem + Cfg::kScaleOffset) + s * kBlockChannels; };
+  // The scale table (grid walk, WgmmaArgs::table_groups > 0): row c holds
+  // channel n0 + c's scales of groups g0 .. g0 + table_groups - 1, g0 = g_begin & ~3,
+  // as S[N, G] has them (one TMA box, zeros past N and G). The box starts at
+  // a multiple of 4 groups (g0: this block's first group rounded down;
+  // TMA faults on a box whose start is not 16-byte aligned). table_groups is
+  // an odd multiple of 4 (the host pads it), so that the rows' starts are 4
+  // banks apart and the 8 rows g of a warp's read hit 8 different banks.
+  // Only tiles of <= 64 tokens have the table: at 128 tokens it measured no
+  // faster (4096x14336 M = 1024-4096), and the branch alone cost the
+  // 128-token kernel 5-6% at 4096x11008 (PERF.md, "H200, fifth session"); there
+  // table_groups is a compile-time 0 and the kernel is v17's.
+  constexpr bool kTable = kWalk == Walk::kGrid && BT <= 64;
+  Scale* const table = reinterpret_cast<Scale*>(smem + Cfg::kTableOffset);
+  const int table_groups = kTable ? args.table_groups : 0;
 
   constexpr bool kPersistent = kWalk == Walk::kPersistent;
   constexpr bool kStreamK = kWalk == Walk::kStreamK;
@@ -405,11 +429,14 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
           if ((used >> s) & 1) mbar_wait(&empty[s], ((fill_parity >> s) & 1) ^ 1);
           if (copies_weights && ((used >> (s + 1)) & 1)) mbar_wait(&empty[s + 1], ((fill_parity >> (s + 1)) & 1) ^ 1);
           if (lane == 0) {
-            mbar_arrive_expect_tx(&full[s], Cfg::kActTileBytes + (copies_weights ? 2 * kWeightTileBytes : 0));
+            const uint32_t table_bytes = table_groups > 0 && first_tile && i == 0 ? kBlockChannels * table_groups * 4 : 0;
+            mbar_arrive_expect_tx(&full[s],
+                                  Cfg::kActTileBytes + (copies_weights ? 2 * kWeightTileBytes : 0) + table_bytes);
+            if (table_bytes) tma_load_2d(table, &tm_s, g_begin & ~3, n0, &full[s]);
             if (copies_weights) tma_load_2d(w_pair(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
             if (!first_tile || i >= pre) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
           }
-          if (kGroup128 || (kt + 1) % tiles_per_group == 0) {
+          if (table_groups == 0 && (kGroup128 || (kt + 1) % tiles_per_group == 0)) {
             const int grp = kGroup128 ? kt : kt / tiles_per_group;
 #pragma unroll
             for (int j = 0; j < kBlockChannels / 32; ++j) {
@@ -446,6 +473,13 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
   const int row = 64 * wg + 16 * (warp & 3) + g;  // this thread's channels: row and row + 8 of the block
+  // The scale of channel row + 8h for k-tile kt's group: from the table, or
+  // from stage s's 128 scales (landed with the stage).
+  auto group_scale = [&](int s, int kt, int h) -> Scale {
+    if (table_groups > 0)
+      return table[(row + 8 * h) * table_groups + (kGroup128 ? kt : kt / tiles_per_group) - (g_begin & ~3)];
+    return scale_stage(s)[row + 8 * h];
+  };
 
   // Software pipeline: while the 4 wgmma of tile i run, the thread loads and
   // unpacks the A fragments of tile i + 1. The loop is unrolled over the
@@ -496,8 +530,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     // loads' latency is not on the chain between wgmma_wait and add_group.
     Scale sc0 = 0, sc1 = 0;
     if (last) {
-      sc0 = scale_stage(s)[row];
-      sc1 = scale_stage(s)[row + 8];
+      sc0 = group_scale(s, kt, 0);
+      sc1 = group_scale(s, kt, 1);
     }
     // Ping-pong: the two warpgroups take turns on the tensor cores, so that
     // one's integer work (unpack, group epilogue) runs while the other's
@@ -579,8 +613,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
         wgmma_rs_s8<BT / 2>(PQ[0], cur[st], desc + 2 * st, (st > 0 || !first) ? 1 : 0);
       wgmma_commit();
       if (prev_last) add_group(acc + kRegs / 2, PQ[1], sb0, sb1);  // tokens 64..127
-      const Scale sc0 = last ? scale_stage(s)[row] : Scale(0);
-      const Scale sc1 = last ? scale_stage(s)[row + 8] : Scale(0);
+      const Scale sc0 = last ? group_scale(s, kt, 0) : Scale(0);
+      const Scale sc1 = last ? group_scale(s, kt, 1) : Scale(0);
       wgmma_fence();
       // The second half: tokens 64..127, 64 rows x 128 bytes = 8 KB further
       // (a whole number of 1024-byte swizzle atoms).
@@ -791,16 +825,80 @@ constexpr int smem_bytes() {
   return kWalk != Walk::kGrid ? TileConfig<BT, kSlim>::kSmemBytesPersistent : TileConfig<BT, kSlim>::kSmemBytes;
 }
 
-// Lets the kernel instantiation use its dynamic shared memory (once per instantiation).
+// Lets the kernel instantiation use its dynamic shared memory (once per
+// instantiation): the grid walk up to the device's per-block limit (its
+// scale table comes on top of smem_bytes; table_budget keeps the occupancy).
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 static cudaError_t kernel_ready() {
   static std::once_flag once;
   static cudaError_t err = cudaSuccess;
   std::call_once(once, [] {
+    const int limit = kWalk == Walk::kGrid ? std::max(smem_bytes<BT, kWalk, kSlim>(),
+                                                      device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(0))
+                                           : smem_bytes<BT, kWalk, kSlim>();
     err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>,
-                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<BT, kWalk, kSlim>());
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, limit);
   });
   return err;
+}
+
+// The most dynamic shared memory a grid-walk block of this instantiation may
+// take with its scale table and still run as many blocks per SM as with
+// smem_bytes alone (cudaOccupancyMaxActiveBlocksPerMultiprocessor, asked once);
+// 0 where a query fails.
+template <typename T, bool kIntScale, int BT, bool kGroup128, int kSlim>
+static int table_budget() {
+  static int budget = -1;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    budget = 0;
+    auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, Walk::kGrid, kSlim>;
+    constexpr int threads = TileConfig<BT, kSlim>::kThreads, base = TileConfig<BT, kSlim>::kSmemBytes;
+    int blocks = 0, with_table = 0;
+    if (kernel_ready<T, kIntScale, BT, kGroup128, Walk::kGrid, kSlim>() != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, threads, base) != cudaSuccess || blocks < 1) {
+      cudaGetLastError();
+      return;
+    }
+    const int per_sm = device_attribute<cudaDevAttrMaxSharedMemoryPerMultiprocessor>(0);
+    const int reserved = device_attribute<cudaDevAttrReservedSharedMemoryPerBlock>(0);
+    const int optin = device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(0);
+    const int candidate = std::min(optin, per_sm / blocks - reserved) / 128 * 128;
+    if (candidate > base &&
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&with_table, kernel, threads, candidate) == cudaSuccess &&
+        with_table == blocks)
+      budget = candidate;
+    cudaGetLastError();
+  });
+  return budget;
+}
+
+// Groups per row of the grid walk's scale table (WgmmaArgs::table_groups), 0
+// for none (the per-stage cp.async gathers then). The table holds a block's
+// share of the groups, per_split of them from its first group rounded down to
+// a multiple of 4 (up to 3 more: a TMA box starts 16-byte aligned), padded to
+// an odd multiple of 4 (TMA needs 16-byte rows; odd: no bank conflicts, see
+// the kernel). Needs S
+// (or s) rows of a multiple of 16 bytes (G % 4 == 0) and a 16-byte aligned
+// base, at most 256 groups (a TMA box's limit), and the table within
+// table_budget. IS_SCALE_TABLE=0 (read on every call, a measurement knob)
+// turns it off.
+template <typename T, bool kIntScale, int BT, bool kGroup128, int kSlim>
+static int scale_table_groups(const WgmmaArgs& args, int splits) {
+  if (BT > 64) return 0;  // the kernel's kTable
+  if (const char* env = std::getenv("IS_SCALE_TABLE"))
+    if (env[0] == '0') return 0;
+  const int G = args.K / args.group_size;
+  const void* base = kIntScale ? static_cast<const void*>(args.S) : static_cast<const void*>(args.s_float);
+  if (G % 4 != 0 || (reinterpret_cast<uintptr_t>(base) & 15) != 0) return 0;
+  const int per_split = (G + splits - 1) / splits;
+  // A split block's first group is a multiple of per_split, so its offset
+  // from the box's aligned start is 0 only where per_split % 4 == 0.
+  int groups = (per_split + (per_split % 4 == 0 ? 0 : 3) + 3) / 4 * 4;
+  if ((groups / 4) % 2 == 0) groups += 4;
+  if (groups > 256) return 0;
+  return TileConfig<BT, kSlim>::table_smem_bytes(groups) <= table_budget<T, kIntScale, BT, kGroup128, kSlim>() ? groups
+                                                                                                                : 0;
 }
 
 // How many clusters of `splits` blocks of the BT-token kernel the device runs
@@ -945,12 +1043,37 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
+// The group scales S[N, G] (int32, or the baseline's float: 4 bytes either
+// way) as a TMA map with box [128 channels][groups]: a block's scale table.
+static int encode_scale_map(CUtensorMap* map, const void* base, int G, int N, int groups) {
+  const cuuint64_t dims[2] = {(cuuint64_t)G, (cuuint64_t)N};
+  const cuuint64_t strides[1] = {(cuuint64_t)G * 4};
+  const cuuint32_t box[2] = {(cuuint32_t)groups, kBlockChannels};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  CUresult r = tensor_map_encoder()(map, CU_TENSOR_MAP_DATA_TYPE_INT32, 2, const_cast<void*>(base), dims, strides, box,
+                                    elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
+}
+
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
   auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
-  constexpr int smem = smem_bytes<BT, kWalk, kSlim>();
+  int smem = smem_bytes<BT, kWalk, kSlim>();
   IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk, kSlim>()));
+  // The grid walk's scale table, where it applies (scale_table_groups); tm_s
+  // is unused otherwise.
+  WgmmaArgs a = args;
+  CUtensorMap tm_s = tm_w;
+  if constexpr (kWalk == Walk::kGrid) {
+    const int groups = scale_table_groups<T, kIntScale, BT, kGroup128, kSlim>(args, splits);
+    const void* scales = kIntScale ? static_cast<const void*>(args.S) : static_cast<const void*>(args.s_float);
+    if (groups > 0 && encode_scale_map(&tm_s, scales, args.K / args.group_size, args.N, groups) == 0) {
+      a.table_groups = groups;
+      smem = TileConfig<BT, kSlim>::table_smem_bytes(groups);
+    }
+  }
   const int gx = (args.N + kBlockChannels - 1) / kBlockChannels, gy = (args.M + BT - 1) / BT;
   // Persistent: one block per SM (BT = 64 and 128 run one per SM), at most
   // one per tile; stream-K: one per SM, at most one per (tile, group) unit,
@@ -961,7 +1084,7 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
                         ? dim3((unsigned)std::min<int64_t>(units, std::min(sm_count(), kStreamKMaxBlocks)))
                         : dim3(gx, gy, splits);
   IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm_x, tm_w,
-                               args));
+                               a, tm_s));
   IS_LAUNCH_CHECK();
   return 0;
 }
@@ -998,7 +1121,7 @@ static bool use_persistent(int K, int splits) {
 // kStreamKMinGroupsPerBlock groups per block: N = 4096, K = 8192-14336 4-14%
 // faster; with 16 groups per block (K = 4096) 12% slower, and grids of 86 or
 // 128 blocks (N = 11008 and 8192) 8-11% slower.
-// Refined on the H200 (132 SMs, as the H100; PERF.md, "fifth session",
+// Refined on the H200 (132 SMs, as the H100; PERF.md, "H200, fifth session",
 // --variant IS_STREAMK=1 at M = 192-512 on the six shapes):
 // (a') 128-token tiles of more than two waves take it up to an efficiency of
 // kStreamKMaxWaveEfficiency128: 448 and 672 tiles (0.85; 28672x4096
