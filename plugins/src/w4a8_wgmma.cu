@@ -253,6 +253,13 @@ struct WgmmaArgs {
 // group (see "Stream-K" below).
 enum class Walk { kGrid, kPersistent, kStreamK };
 
+// Which kernels may read their group scales from a block-wide table
+// (WgmmaArgs::table_groups): grid walks of <= 64 tokens. At 128 tokens it
+// measured no faster (4096x14336 M = 1024-4096), and the branch alone cost the
+// 128-token kernel 5-6% at 4096x11008 (PERF.md, "H200, fifth session"); there
+// the kernel compiles without it and is v17's.
+constexpr bool has_scale_table(int BT, Walk walk) { return walk == Walk::kGrid && BT <= 64; }
+
 // kSlim: 0 the 384-thread blocks; 1 slim blocks; 2 deep slim blocks (TileConfig).
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 __global__ void __launch_bounds__(TileConfig<BT, kSlim>::kThreads, TileConfig<BT, kSlim>::kBlocksPerSM)
@@ -291,13 +298,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // TMA faults on a box whose start is not 16-byte aligned). table_groups is
   // an odd multiple of 4 (the host pads it), so that the rows' starts are 4
   // banks apart and the 8 rows g of a warp's read hit 8 different banks.
-  // Only tiles of <= 64 tokens have the table: at 128 tokens it measured no
-  // faster (4096x14336 M = 1024-4096), and the branch alone cost the
-  // 128-token kernel 5-6% at 4096x11008 (PERF.md, "H200, fifth session"); there
-  // table_groups is a compile-time 0 and the kernel is v17's.
-  constexpr bool kTable = kWalk == Walk::kGrid && BT <= 64;
+  // Kernels without the table (has_scale_table) see a compile-time 0.
   Scale* const table = reinterpret_cast<Scale*>(smem + Cfg::kTableOffset);
-  const int table_groups = kTable ? args.table_groups : 0;
+  const int table_groups = has_scale_table(BT, kWalk) ? args.table_groups : 0;
 
   constexpr bool kPersistent = kWalk == Walk::kPersistent;
   constexpr bool kStreamK = kWalk == Walk::kStreamK;
@@ -826,16 +829,17 @@ constexpr int smem_bytes() {
 }
 
 // Lets the kernel instantiation use its dynamic shared memory (once per
-// instantiation): the grid walk up to the device's per-block limit (its
-// scale table comes on top of smem_bytes; table_budget keeps the occupancy).
+// instantiation): kernels with a scale table (has_scale_table) up to the
+// device's per-block limit (the table comes on top of smem_bytes;
+// table_budget keeps the occupancy).
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 static cudaError_t kernel_ready() {
   static std::once_flag once;
   static cudaError_t err = cudaSuccess;
   std::call_once(once, [] {
-    const int limit = kWalk == Walk::kGrid ? std::max(smem_bytes<BT, kWalk, kSlim>(),
-                                                      device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(0))
-                                           : smem_bytes<BT, kWalk, kSlim>();
+    const int limit = has_scale_table(BT, kWalk) ? std::max(smem_bytes<BT, kWalk, kSlim>(),
+                                                            device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(0))
+                                                 : smem_bytes<BT, kWalk, kSlim>();
     err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>,
                                cudaFuncAttributeMaxDynamicSharedMemorySize, limit);
   });
@@ -873,24 +877,27 @@ static int table_budget() {
   return budget;
 }
 
+// The group scales the kernel reads: S (integer scale) or s (float baseline), [N, G], 4 bytes each.
+template <bool kIntScale>
+static const void* scales_of(const WgmmaArgs& args) {
+  return kIntScale ? static_cast<const void*>(args.S) : static_cast<const void*>(args.s_float);
+}
+
 // Groups per row of the grid walk's scale table (WgmmaArgs::table_groups), 0
 // for none (the per-stage cp.async gathers then). The table holds a block's
 // share of the groups, per_split of them from its first group rounded down to
 // a multiple of 4 (up to 3 more: a TMA box starts 16-byte aligned), padded to
 // an odd multiple of 4 (TMA needs 16-byte rows; odd: no bank conflicts, see
-// the kernel). Needs S
-// (or s) rows of a multiple of 16 bytes (G % 4 == 0) and a 16-byte aligned
-// base, at most 256 groups (a TMA box's limit), and the table within
-// table_budget. IS_SCALE_TABLE=0 (read on every call, a measurement knob)
-// turns it off.
+// the kernel). Needs S (or s) rows of a multiple of 16 bytes (G % 4 == 0) and
+// a 16-byte aligned base, at most 256 groups (a TMA box's limit), and the
+// table within table_budget. IS_SCALE_TABLE=0 (read on every call, a
+// measurement knob) turns it off. Called for kernels with has_scale_table.
 template <typename T, bool kIntScale, int BT, bool kGroup128, int kSlim>
 static int scale_table_groups(const WgmmaArgs& args, int splits) {
-  if (BT > 64) return 0;  // the kernel's kTable
   if (const char* env = std::getenv("IS_SCALE_TABLE"))
     if (env[0] == '0') return 0;
   const int G = args.K / args.group_size;
-  const void* base = kIntScale ? static_cast<const void*>(args.S) : static_cast<const void*>(args.s_float);
-  if (G % 4 != 0 || (reinterpret_cast<uintptr_t>(base) & 15) != 0) return 0;
+  if (G % 4 != 0 || (reinterpret_cast<uintptr_t>(scales_of<kIntScale>(args)) & 15) != 0) return 0;
   const int per_split = (G + splits - 1) / splits;
   // A split block's first group is a multiple of per_split, so its offset
   // from the box's aligned start is 0 only where per_split % 4 == 0.
@@ -1030,29 +1037,21 @@ bool wgmma_preferred(int64_t M, int64_t N, int64_t K, int group_size) {
   return true;
 }
 
-// Row-major 2-D byte tensor [rows, row_bytes] as a TMA map with box [box_rows, box_bytes].
+// Row-major 2-D tensor [rows, row_bytes] as a TMA map with box [box_rows,
+// box_bytes], of bytes (xq, the packed weights) or, with `type` INT32 and
+// elem_bytes 4, of 4-byte elements (the group scales, int32 or float alike:
+// a block's scale table); TMA counts the inner dimension and the box in
+// elements.
 static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, uint64_t rows, uint32_t box_bytes,
-                      uint32_t box_rows, CUtensorMapSwizzle swizzle) {
-  const cuuint64_t dims[2] = {row_bytes, rows};
+                      uint32_t box_rows, CUtensorMapSwizzle swizzle,
+                      CUtensorMapDataType type = CU_TENSOR_MAP_DATA_TYPE_UINT8, uint32_t elem_bytes = 1) {
+  const cuuint64_t dims[2] = {row_bytes / elem_bytes, rows};
   const cuuint64_t strides[1] = {row_bytes};
-  const cuuint32_t box[2] = {box_bytes, box_rows};
+  const cuuint32_t box[2] = {box_bytes / elem_bytes, box_rows};
   const cuuint32_t elem_strides[2] = {1, 1};
-  CUresult r = tensor_map_encoder()(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, const_cast<void*>(base), dims, strides, box,
-                                    elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle,
-                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
-}
-
-// The group scales S[N, G] (int32, or the baseline's float: 4 bytes either
-// way) as a TMA map with box [128 channels][groups]: a block's scale table.
-static int encode_scale_map(CUtensorMap* map, const void* base, int G, int N, int groups) {
-  const cuuint64_t dims[2] = {(cuuint64_t)G, (cuuint64_t)N};
-  const cuuint64_t strides[1] = {(cuuint64_t)G * 4};
-  const cuuint32_t box[2] = {(cuuint32_t)groups, kBlockChannels};
-  const cuuint32_t elem_strides[2] = {1, 1};
-  CUresult r = tensor_map_encoder()(map, CU_TENSOR_MAP_DATA_TYPE_INT32, 2, const_cast<void*>(base), dims, strides, box,
-                                    elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
-                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  CUresult r = tensor_map_encoder()(map, type, 2, const_cast<void*>(base), dims, strides, box, elem_strides,
+                                    CU_TENSOR_MAP_INTERLEAVE_NONE, swizzle, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
@@ -1062,14 +1061,15 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
   auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
   int smem = smem_bytes<BT, kWalk, kSlim>();
   IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk, kSlim>()));
-  // The grid walk's scale table, where it applies (scale_table_groups); tm_s
-  // is unused otherwise.
+  // The scale table, where it applies (has_scale_table, scale_table_groups);
+  // tm_s is unused otherwise.
   WgmmaArgs a = args;
   CUtensorMap tm_s = tm_w;
-  if constexpr (kWalk == Walk::kGrid) {
+  if constexpr (has_scale_table(BT, kWalk)) {
     const int groups = scale_table_groups<T, kIntScale, BT, kGroup128, kSlim>(args, splits);
-    const void* scales = kIntScale ? static_cast<const void*>(args.S) : static_cast<const void*>(args.s_float);
-    if (groups > 0 && encode_scale_map(&tm_s, scales, args.K / args.group_size, args.N, groups) == 0) {
+    if (groups > 0 && encode_map(&tm_s, scales_of<kIntScale>(args), (uint64_t)(args.K / args.group_size) * 4,
+                                 (uint64_t)args.N, (uint32_t)groups * 4, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                 CU_TENSOR_MAP_DATA_TYPE_INT32, 4) == 0) {
       a.table_groups = groups;
       smem = TileConfig<BT, kSlim>::table_smem_bytes(groups);
     }
@@ -1134,8 +1134,8 @@ static bool use_persistent(int K, int splits) {
 // (splits = 1), with an efficiency below kStreamKMaxWaveEfficiency and at
 // least kStreamKMinTilesBelowWave k-tiles: 96 tiles (0.73) of 4096x8192,
 // 4096x11008 and 4096x14336 at M = 257-384 ran 1-15% faster (probe and two
-// A/Bs, mostly 4-9%); at K = 4096 (32 k-tiles) 6% slower, the fix-up and the lost head start of the next kernel (see (a))
-// outweigh a short K's gain.
+// A/Bs, mostly 4-9%); at K = 4096 (32 k-tiles) 6% slower: the fix-up and the
+// lost head start of the next kernel (see (a)) outweigh a short K's gain.
 // IS_STREAMK=1|0 (read on every call) forces it on or off.
 constexpr double kStreamKMaxWaveEfficiency = 0.8;
 constexpr double kStreamKMaxWaveEfficiency128 = 0.86;
