@@ -78,7 +78,8 @@ from tests.test_gpu_plugin import write_case
 # split over a cluster (they are not split without IS_SLIM at 24 tokens). The
 # last two are decode calls on the library's own choice (the wgmma path's
 # 8-token tiles, split 2 ways): 16 k-tiles a block (the 8 stages are
-# refilled), and 256-groups with fp32 X. Every grid-walk case whose G is a
+# refilled), and 256-groups with fp32 X. The last quantizes rows of
+# K = 11008 with 512-thread blocks (act_quant.cu, choose_quant_threads). Every grid-walk case whose G is a
 # multiple of 4 reads its scales from the block's TMA table (all but the
 # first, the third, the persistent and the two stream-K ones); the split ones (the slim cases
 # and the last) start their boxes below their first group.
@@ -87,7 +88,8 @@ cases = [((1, 136, 256, 64, "fp16", True), 0, 0, 0), ((7, 72, 512, 128, "bf16", 
          ((260, 8320, 256, 128, "fp16", True), 1, 0, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1, 0),
          ((64, 12288, 512, 128, "bf16", True), 0, 1, 0), ((16, 12288, 512, 128, "fp16", True), 0, 0, 1),
          ((24, 12288, 512, 128, "fp32", True), 0, 0, 2), ((5, 12288, 1024, 256, "bf16", True), 0, 0, 2),
-         ((3, 12288, 4096, 128, "fp16", True), 0, 0, 0), ((8, 12288, 1024, 256, "fp32", False), 0, 0, 0)]
+         ((3, 12288, 4096, 128, "fp16", True), 0, 0, 0), ((8, 12288, 1024, 256, "fp32", False), 0, 0, 0),
+         ((6, 256, 11008, 128, "bf16", True), 0, 0, 0)]
 for i, (c, persistent, streamk, slim) in enumerate(cases):
     write_case(Path(f"build/san{i}"), *c, seed=i)
     print(f"build/san{i} {persistent} {streamk} {slim}")
@@ -102,7 +104,7 @@ PY
       fi
     done
   done < "$OUT/sanitizer_cases.txt"
-  if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K, three slim, two decode)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
+  if [ $san_ok = 1 ]; then summary+=("sanitizer: memcheck+racecheck clean on $n_cases cases (one persistent, two stream-K, three slim, two decode, one long row)"); else summary+=("sanitizer: FAILED (see sanitizer.log)"); status=1; fi
 }
 
 if [ "$BENCH" = "--sanitizer" ]; then  # only the sanitizer, on the prebuilt libraries (as --short)

@@ -237,6 +237,44 @@ def test_activation_quantization_bit_exact(name, k):
     np.testing.assert_array_equal(sa.cpu().numpy(), rsa)
 
 
+# Every block size of the one-pass quantization kernel (IS_QUANT=256|512|1024,
+# act_quant.cu; the library takes 512 for K >= 8192 at M <= 1024): a row of
+# zeros, a row whose max is its last element; K = 20000 does not fit the
+# registers at any size (the two-pass kernel), K = 1032 leaves most threads idle.
+QUANT_THREADS = ["256", "512", "1024"]
+
+
+@pytest.mark.parametrize("k", [4096, 14336, 20000, 1032])
+@pytest.mark.parametrize("threads", QUANT_THREADS)
+def test_activation_quantization_block_sizes_bit_exact(threads, k, monkeypatch):
+    monkeypatch.setenv("IS_QUANT", threads)
+    rng = np.random.default_rng(k)
+    x = (rng.standard_normal((19, k)) * 3).astype(np.float16)
+    x[4] = 0
+    x[7, k - 1] = 1000
+    xq, sa = plugin.quantize_activations_cuda(_to_torch(x, "fp16"))
+    rxq, rsa = quantize_activations(x)
+    np.testing.assert_array_equal(xq.cpu().numpy().astype(np.int32), rxq)
+    np.testing.assert_array_equal(sa.cpu().numpy(), rsa)
+
+
+# The same block sizes behind the wgmma GEMM (xq in its permuted order; the
+# stream-K counters zeroed by the kernel: 384 x 12800 x 512 runs stream-K)
+# and behind the mma.sync GEMM (natural order), bit-exact.
+@pytest.mark.parametrize("m,n,k,path", [(64, 4096, 14336, "wgmma"), (384, 12800, 512, "auto"), (37, 256, 4096, "mma")])
+@pytest.mark.parametrize("threads", QUANT_THREADS)
+def test_gemm_with_quantization_block_sizes_bit_exact(m, n, k, path, threads, monkeypatch):
+    _set_path(monkeypatch, path)
+    monkeypatch.setenv("IS_QUANT", threads)
+    _check_acc_bit_exact(m, n, k, 128, seed=m + k)
+
+
+def test_quantization_block_size_not_built_is_refused(monkeypatch):
+    monkeypatch.setenv("IS_QUANT", "384")
+    with pytest.raises(RuntimeError):
+        plugin.quantize_activations_cuda(torch.ones((2, 4096), device="cuda", dtype=torch.float16))
+
+
 @pytest.mark.parametrize("m,n,k", [(1, 4096, 4096), (64, 1024, 2048), (600, 256, 1024)])
 def test_float_scale_baseline_close(m, n, k, gemm_path):
     run, ref = _float_baseline_case(m, n, k, seed=m)

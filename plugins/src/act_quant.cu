@@ -10,6 +10,8 @@
 #include "common.cuh"
 #include "gemm_paths.h"
 
+#include <cstdlib>
+
 namespace is {
 
 constexpr int kQuantThreads = 256;
@@ -28,15 +30,16 @@ __device__ __forceinline__ int64_t permuted_k(int64_t k) {
   return (k & ~int64_t(127)) + 32 * s + 16 * (i & 1) + 4 * t + (i >> 1);
 }
 
-// max over the block (exact in any order); every thread gets the result.
+// max over the block of kThreads threads (exact in any order); every thread gets the result.
+template <int kThreads>
 __device__ __forceinline__ float block_max(float v) {
   for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
-  __shared__ float warp_max[kQuantThreads / 32];
+  __shared__ float warp_max[kThreads / 32];
   if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = v;
   __syncthreads();
   v = warp_max[0];
 #pragma unroll
-  for (int w = 1; w < kQuantThreads / 32; ++w) v = fmaxf(v, warp_max[w]);
+  for (int w = 1; w < kThreads / 32; ++w) v = fmaxf(v, warp_max[w]);
   return v;
 }
 
@@ -59,21 +62,26 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
   const T* row = x + m * K;
   float amax = 0.f;
   for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) amax = fmaxf(amax, fabsf(to_float(row[k])));
-  amax = block_max(amax);
+  amax = block_max<kQuantThreads>(amax);
   const float inv = quant_inverse_scale(amax);
   int8_t* out = xq + m * K;
   for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) out[kPermute ? permuted_k(k) : k] = quantize_one(to_float(row[k]), inv);
   if (threadIdx.x == 0) sa[m] = quant_scale(amax);
 }
 
-// Rows that fit in registers (K <= kQuantThreads * kMaxVecs * 16 / sizeof(T),
+// Rows that fit in registers (K <= kThreads * vecs_per_thread(kThreads) * 16 / sizeof(T),
 // 16-byte aligned, K a multiple of 8): one pass over global memory with
 // 16-byte loads; the row stays in registers between the max and the
 // quantization. Same float operations as the general kernel, so the same bits.
+// kThreads: 256, or 512 for long rows at small and medium M
+// (choose_quant_threads).
 constexpr int kMaxVecs = 8;
+// Vectors a thread holds: 8 up to 256 threads a block, fewer in larger blocks
+// (the same 2048 vectors a block: 1024 threads get 64 registers each).
+constexpr int vecs_per_thread(int threads) { return threads <= 256 ? kMaxVecs : kMaxVecs * 256 / threads; }
 
-template <typename T, bool kPermute>
-__global__ void __launch_bounds__(kQuantThreads)
+template <typename T, bool kPermute, int kThreads>
+__global__ void __launch_bounds__(kThreads)
 quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
                          int* __restrict__ zero_ints, int n_zero) {
   allow_dependent_launch();  // the GEMM may start streaming weights now
@@ -83,23 +91,24 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
   const int64_t m = blockIdx.x;
   const int n_vec = (int)(K / kN);
   const uint4* row = reinterpret_cast<const uint4*>(x + m * K);
-  Vec16<T> v[kMaxVecs];
+  constexpr int kVecs = vecs_per_thread(kThreads);
+  Vec16<T> v[kVecs];
   float amax = 0.f;
 #pragma unroll
-  for (int j = 0; j < kMaxVecs; ++j) {
-    const int i = threadIdx.x + j * kQuantThreads;
+  for (int j = 0; j < kVecs; ++j) {
+    const int i = threadIdx.x + j * kThreads;
     if (i < n_vec) {
       v[j].raw = __ldg(row + i);
 #pragma unroll
       for (int e = 0; e < kN; ++e) amax = fmaxf(amax, fabsf(v[j].get(e)));
     }
   }
-  amax = block_max(amax);
+  amax = block_max<kThreads>(amax);
   const float inv = quant_inverse_scale(amax);
   int8_t* out = xq + m * K;
 #pragma unroll
-  for (int j = 0; j < kMaxVecs; ++j) {
-    const int i = threadIdx.x + j * kQuantThreads;
+  for (int j = 0; j < kVecs; ++j) {
+    const int i = threadIdx.x + j * kThreads;
     if (i >= n_vec) continue;
     const int64_t k0 = (int64_t)i * kN;
     if constexpr (kN == 8) {
@@ -128,17 +137,55 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
   if (threadIdx.x == 0) sa[m] = quant_scale(amax);
 }
 
+// Threads per block of the vector kernel. 512 for rows of K >= 8192 at
+// M <= 1024, else 256. Why: one block quantizes one row, and a call's
+// kernel is on the op's critical path between the previous GEMM and this
+// one; with 256 threads a thread of a 14336-long row carries 7 of the row's
+// 16-byte vectors through loads, max and stores, with 512 threads 4. Measured
+// on the H200, the whole op in the same process (PERF.md, "sixth session";
+// `bench_gemm.py --ab --variant IS_QUANT=512`): 4096x11008 and 4096x14336
+// 1.01-1.06x at M = 16-512 (but 0.97-0.98x at 4096x11008 M = 96-128),
+// within +-2% at M <= 8 and 1024; 0.99x at M = 2048, where the kernel is
+// bound by DRAM; at K = 4096 (2 vectors a thread) -5%..+5% by M, so 256.
+// Rows spread over clusters of 2-8 blocks (maxima through DSMEM) were faster
+// alone at M = 128-256 but not in the op (PERF.md).
+// IS_QUANT=256|512|1024 (read on every call, a measurement knob like
+// IS_GEMM_PATH) forces a block size.
+constexpr int kQuantLongRowK = 8192;
+constexpr int64_t kQuantWideMaxM = 1024;
+static int choose_quant_threads(int64_t M, int64_t K) {
+  if (const char* env = std::getenv("IS_QUANT")) return std::atoi(env);
+  return K >= kQuantLongRowK && M <= kQuantWideMaxM ? 512 : 256;
+}
+
+// The instantiated vector kernel for a block size, or nullptr.
+template <typename T, bool kPermute>
+static auto quant_kernel(int threads) -> decltype(&quantize_rows_vec_kernel<T, kPermute, 256>) {
+  switch (threads) {
+    case 256: return quantize_rows_vec_kernel<T, kPermute, 256>;
+    case 512: return quantize_rows_vec_kernel<T, kPermute, 512>;
+    case 1024: return quantize_rows_vec_kernel<T, kPermute, 1024>;
+    default: return nullptr;
+  }
+}
+
 // Host launcher shared with the GEMM entry points (no argument checks here).
 int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa, XqOrder order,
                     cudaStream_t stream, int* zero_ints, int n_zero) {
   if (order == XqOrder::kWgmmaPermuted && K % 128) return IS_ERR_BAD_SHAPE;
   IS_DISPATCH_DTYPE(dtype, T, {
     const T* xt = static_cast<const T*>(x);
-    const bool vec = aligned16(x) && K % 8 == 0 && K <= (int64_t)kQuantThreads * kMaxVecs * Vec16<T>::kN;
     const bool perm = order == XqOrder::kWgmmaPermuted;
-    auto kernel = vec ? (perm ? quantize_rows_vec_kernel<T, true> : quantize_rows_vec_kernel<T, false>)
-                      : (perm ? quantize_rows_kernel<T, true> : quantize_rows_kernel<T, false>);
-    IS_CUDA_TRY(launch_dependent(kernel, dim3((unsigned)M), dim3(kQuantThreads), 0, 0, stream, xt, K, xq, sa, zero_ints, n_zero));
+    int threads = choose_quant_threads(M, K);
+    auto kernel = perm ? quant_kernel<T, true>(threads) : quant_kernel<T, false>(threads);
+    if (kernel == nullptr) return IS_ERR_BAD_SHAPE;  // IS_QUANT named a block size that is not built
+    // Rows that do not fit the registers (or are not 16-byte vectors): the two-pass kernel.
+    if (!(aligned16(x) && K % 8 == 0 && K <= (int64_t)threads * vecs_per_thread(threads) * Vec16<T>::kN)) {
+      kernel = perm ? quantize_rows_kernel<T, true> : quantize_rows_kernel<T, false>;
+      threads = kQuantThreads;
+    }
+    IS_CUDA_TRY(launch_dependent(kernel, dim3((unsigned)M), dim3((unsigned)threads), 0, 0, stream, xt, K, xq, sa,
+                                 zero_ints, n_zero));
   });
   IS_LAUNCH_CHECK();
   return 0;
