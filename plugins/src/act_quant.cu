@@ -73,8 +73,9 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
 // 16-byte aligned, K a multiple of 8): one pass over global memory with
 // 16-byte loads; the row stays in registers between the max and the
 // quantization. Same float operations as the general kernel, so the same bits.
-// kThreads: 256, or 512 for long rows at small and medium M
-// (choose_quant_threads).
+// kThreads: 256 or 512 (choose_quant_threads). Rows spread over clusters of
+// 2-8 blocks (maxima through DSMEM) were faster alone at M = 128-256 but
+// not in the op (PERF.md, "sixth session").
 constexpr int kMaxVecs = 8;
 // Vectors a thread holds: 8 up to 256 threads a block, fewer in larger blocks
 // (the same 2048 vectors a block: 1024 threads get 64 registers each).
@@ -137,25 +138,27 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
   if (threadIdx.x == 0) sa[m] = quant_scale(amax);
 }
 
-// Threads per block of the vector kernel. 512 for rows of K >= 8192 at
-// M <= 1024, else 256. Why: one block quantizes one row, and a call's
-// kernel is on the op's critical path between the previous GEMM and this
-// one; with 256 threads a thread of a 14336-long row carries 7 of the row's
-// 16-byte vectors through loads, max and stores, with 512 threads 4. Measured
-// on the H200, the whole op in the same process (PERF.md, "sixth session";
-// `bench_gemm.py --ab --variant IS_QUANT=512`): 4096x11008 and 4096x14336
-// 1.01-1.06x at M = 16-512 (but 0.97-0.98x at 4096x11008 M = 96-128),
-// within +-2% at M <= 8 and 1024; 0.99x at M = 2048, where the kernel is
-// bound by DRAM; at K = 4096 (2 vectors a thread) -5%..+5% by M, so 256.
-// Rows spread over clusters of 2-8 blocks (maxima through DSMEM) were faster
-// alone at M = 128-256 but not in the op (PERF.md).
+// Threads per block of the vector kernel: 512 where M <= 64, or K >= 8192
+// and M <= 512; else 256. Measured on the H200, the whole op in the same
+// process (PERF.md, "sixth session"; `bench_gemm.py --ab --variant
+// IS_QUANT=256 --variant IS_QUANT=512`, three calls): 4096x11008 and
+// 4096x14336 1.02-1.06x at M = 16-256 (but 0.97-0.98x at 4096x11008
+// M = 96-128), +-1.5% at M = 384-1024 (0.99x at 1024); the K = 4096 shapes
+// +0-4.5% at M <= 64 (one point -2.6%), -3..-5% at M = 96-128. Why it is
+// faster is not the shorter chain of a thread (4 of a 14336-long row's
+// 16-byte vectors instead of 7): the same 512 threads held to 32 registers
+// measured as 256 threads. What differs is residency: a block of 512 x 40
+// registers does not fit an SM beside a 64-token GEMM block (384 x 128 of
+// the 64K registers), 256 x 48 and 512 x 32 do, and with programmatic
+// dependent launch that decides which kernel's blocks take the SMs first
+// between the previous GEMM, this kernel and the next GEMM.
 // IS_QUANT=256|512|1024 (read on every call, a measurement knob like
 // IS_GEMM_PATH) forces a block size.
 constexpr int kQuantLongRowK = 8192;
-constexpr int64_t kQuantWideMaxM = 1024;
+constexpr int64_t kQuantWideMaxM = 64, kQuantWideMaxMLongRow = 512;
 static int choose_quant_threads(int64_t M, int64_t K) {
   if (const char* env = std::getenv("IS_QUANT")) return std::atoi(env);
-  return K >= kQuantLongRowK && M <= kQuantWideMaxM ? 512 : 256;
+  return M <= kQuantWideMaxM || (K >= kQuantLongRowK && M <= kQuantWideMaxMLongRow) ? 512 : 256;
 }
 
 // The instantiated vector kernel for a block size, or nullptr.
