@@ -237,6 +237,10 @@ struct WgmmaArgs {
   // [128 channels][table_groups] by one TMA box (tm_s) with its first stage,
   // instead of 128 4-byte cp.async per group (scale_table_groups, host).
   int table_groups;
+  // Stages whose weights the producer copies before it waits for the
+  // quantization kernel (prefetch_stages(), host; capped at the kernel's
+  // kStages).
+  int prefetch_stages;
 };
 
 // kGroup128: group_size == 128, one group per tile (no index arithmetic for
@@ -408,7 +412,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       // once they land. kStages tiles in flight.
       const Scale* scales = kIntScale ? reinterpret_cast<const Scale*>(args.S) : reinterpret_cast<const Scale*>(args.s_float);
       if constexpr (kStreamK) walk_enter(walk_start());  // the first segment's k-tiles
-      const int pre = min(n_tiles, kStages);
+      // The first tile's stages whose weights are copied before the wait for
+      // the quantization kernel (see prefetch_stages, host).
+      const int pre = min(n_tiles, min(kStages, args.prefetch_stages));
       if (lane == 0 && n_tiles > 0) {
         asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_x) : "memory");
         asm volatile("prefetch.tensormap [%0];" ::"l"(&tm_w) : "memory");
@@ -1249,6 +1255,26 @@ static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
   return t;
 }
 
+// How many of the first tile's stages a block fills with weights before it
+// waits for the quantization kernel (programmatic dependent launch: the GEMM's
+// blocks start while that kernel, or the previous GEMM, still runs): 4, not
+// all of its 6-10 stages. Why: those early copies compete for DRAM with the
+// kernels still running ahead of this one (the previous call's last blocks,
+// the quantization kernel's reads of X); past 4 stages a block has enough
+// weights in flight to start its K loop at once. Measured on the H200, the
+// whole op in one process (PERF.md, "sixth session"; `bench_gemm.py --ab
+// --variant IS_PREFETCH=1 --variant IS_PREFETCH=2 --variant IS_PREFETCH=4`):
+// 22016x4096 M = 1-16 1.09-1.10x, 28672x4096 M = 8-32 1.03-1.06x,
+// 12288x4096 M = 16-32 1.04-1.06x, 4096x14336 M = 1-16 1.04-1.06x, M >= 64
+// 1.0-1.025x; no point below 0.99x. 1 or 2 stages were as good at M >= 256 but
+// up to 5% slower at decode. IS_PREFETCH=n (read on every call, a
+// measurement knob like IS_SPLITS) sets it, at least 1.
+constexpr int kPrefetchStages = 4;
+static int prefetch_stages() {
+  if (const char* env = std::getenv("IS_PREFETCH")) return std::max(1, std::atoi(env));
+  return kPrefetchStages;
+}
+
 int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
                       const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
                       int group_size, cudaStream_t stream) {
@@ -1258,7 +1284,7 @@ int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, con
   if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
   if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
     return e;
-  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials};
+  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0, prefetch_stages()};
   IS_DISPATCH_DTYPE(dtype, T, {
     return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, tiling.slim, stream)
                      : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, tiling.slim, stream);
