@@ -14,7 +14,7 @@
 # decode k-tile microbenchmark (seconds) and the benchmark run first (all six
 # shapes at M = 1, 16, 64, 128, 1024, 4096 unless BENCH_ARGS says otherwise;
 # each point is in $OUT/bench.jsonl as soon as it is measured), then the GPU
-# tests of the library's own path choice, of the wgmma path forced, of stream-K forced, of split-K forced (IS_SPLITS), of the slim blocks (IS_SLIM=1) and
+# tests of the library's own path choice, of the wgmma path forced, of stream-K forced, of split-K forced (IS_SPLITS), of the slim blocks (IS_SLIM=1), of the prefetch and quantization knobs and
 # of the plugin's calls; no sanitizer. A run cut off by its time limit keeps
 # what it finished: `python3 scripts/bench_table.py $OUT/bench.jsonl` prints
 # its tables. BENCH2_ARGS="..." runs a second benchmark into $OUT/bench2.
@@ -146,7 +146,7 @@ if [ "$BENCH" = "--short" ]; then
   fi
   echo "== GPU tests (the library's path choice, the plugin's calls)"
   if timeout 300 python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider \
-       -k "auto or wgmma or slim or streamk or splits or scale_table or activation or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
+       -k "auto or wgmma or slim or streamk or splits or scale_table or prefetch or activation or quantization or plugin or bad_arguments" > "$OUT/pytest_gpu.log" 2>&1; then  # slim: also slim2
     summary+=("gpu tests (--short subset): $(tail -1 "$OUT/pytest_gpu.log")")
   else
     tail -40 "$OUT/pytest_gpu.log"; summary+=("gpu tests (--short subset): FAILED: $(tail -1 "$OUT/pytest_gpu.log")"); status=1

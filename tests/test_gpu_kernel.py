@@ -167,6 +167,21 @@ def test_forced_splits_bit_exact(m, n, k, splits, monkeypatch):
     _check_acc_bit_exact(m, n, k, 128, seed=splits)
 
 
+# The weights a block copies before it waits for the quantization kernel
+# (IS_PREFETCH, prefetch_stages in w4a8_wgmma.cu; the library takes 4): 1 (an
+# odd count: stage 1's weights ride on stage 0's copy, its activations are
+# copied after the wait), 3, and more than any kernel has stages (all of them,
+# the behaviour before v20), on a decode split, slim blocks, 64-token tiles,
+# the persistent and the stream-K kernels.
+@pytest.mark.parametrize("prefetch", ["1", "3", "16"])
+@pytest.mark.parametrize("m,n,k,path", [(1, 4096, 4096, "wgmma"), (16, 12288, 2048, "slim"), (64, 4096, 14336, "wgmma"),
+                                        (520, 4224, 512, "persistent"), (384, 12800, 512, "streamk")])
+def test_prefetch_stages_bit_exact(m, n, k, path, prefetch, monkeypatch):
+    _set_path(monkeypatch, path)
+    monkeypatch.setenv("IS_PREFETCH", prefetch)
+    _check_acc_bit_exact(m, n, k, 128, seed=m + int(prefetch))
+
+
 # The wgmma grid walk's group scales: a block-wide table copied by one TMA box
 # where G % 4 == 0 (the table's rows padded to an odd multiple of 4 groups,
 # past G filled with zeros) and the per-stage cp.async gathers otherwise or
