@@ -76,13 +76,13 @@ from tests.test_gpu_plugin import write_case
 # (IS_SLIM=1: one producer warp, 3 or 2 blocks per SM; IS_SLIM=2: the same
 # with 10 or 8 stages, 2 per SM) at 16, 24 and 5 tokens (the last with 256-groups),
 # split over a cluster (they are not split without IS_SLIM at 24 tokens). The
-# last two are decode calls on the library's own choice (the wgmma path's
+# next two are decode calls on the library's own choice (the wgmma path's
 # 8-token tiles, split 2 ways): 16 k-tiles a block (the 8 stages are
 # refilled), and 256-groups with fp32 X. The last quantizes rows of
 # K = 11008 with 512-thread blocks (act_quant.cu, choose_quant_threads). Every grid-walk case whose G is a
 # multiple of 4 reads its scales from the block's TMA table (all but the
 # first, the third, the persistent and the two stream-K ones); the split ones (the slim cases
-# and the last) start their boxes below their first group.
+# and the fp32 decode case) start their boxes below their first group.
 cases = [((1, 136, 256, 64, "fp16", True), 0, 0, 0), ((7, 72, 512, 128, "bf16", False), 0, 0, 0),
          ((300, 40, 384, 128, "fp32", True), 0, 0, 0), ((260, 256, 2048, 128, "fp16", True), 0, 0, 0),
          ((260, 8320, 256, 128, "fp16", True), 1, 0, 0), ((300, 12800, 256, 128, "fp16", True), 0, 1, 0),
