@@ -246,6 +246,11 @@ def test_activation_quantization_bit_exact(name, k):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((37, k)) * 3).astype(np.float32).astype(DTYPES[name])
     x[5] = 0
+    _check_quantization_bit_exact(x, name)
+
+
+def _check_quantization_bit_exact(x: np.ndarray, name: str) -> None:
+    """xq and sa of the CUDA quantization kernel equal the NumPy reference's."""
     xq, sa = plugin.quantize_activations_cuda(_to_torch(x, name))
     rxq, rsa = quantize_activations(x)
     np.testing.assert_array_equal(xq.cpu().numpy().astype(np.int32), rxq)
@@ -253,7 +258,7 @@ def test_activation_quantization_bit_exact(name, k):
 
 
 # Every block size of the one-pass quantization kernel (IS_QUANT=256|512|1024,
-# act_quant.cu; the library takes 512 for K >= 8192 at M <= 1024): a row of
+# act_quant.cu; the library takes 512 where M <= 64, or K >= 8192 and M <= 512): a row of
 # zeros, a row whose max is its last element; K = 20000 does not fit the
 # registers at any size (the two-pass kernel), K = 1032 leaves most threads idle.
 QUANT_THREADS = ["256", "512", "1024"]
@@ -267,10 +272,7 @@ def test_activation_quantization_block_sizes_bit_exact(threads, k, monkeypatch):
     x = (rng.standard_normal((19, k)) * 3).astype(np.float16)
     x[4] = 0
     x[7, k - 1] = 1000
-    xq, sa = plugin.quantize_activations_cuda(_to_torch(x, "fp16"))
-    rxq, rsa = quantize_activations(x)
-    np.testing.assert_array_equal(xq.cpu().numpy().astype(np.int32), rxq)
-    np.testing.assert_array_equal(sa.cpu().numpy(), rsa)
+    _check_quantization_bit_exact(x, "fp16")
 
 
 # The same block sizes behind the wgmma GEMM (xq in its permuted order; the

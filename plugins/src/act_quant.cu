@@ -3,9 +3,10 @@
 // Contract steps 1-2 for each row m of X [M, K] (numerics: act_quant.cuh).
 // xq is written in natural order, or for the wgmma GEMM permuted within
 // every 128 k (see permuted_k below). One block per row; rows that fit in
-// registers take one pass with 16-byte loads (quantize_rows_vec_kernel, 256 or
-// 512 threads: choose_quant_threads), others two passes. Each thread reduces its slice, warps reduce with
-// shuffles, then every thread writes its slice.
+// registers take one pass with 16-byte loads (quantize_rows_vec_kernel, 256
+// or 512 threads: choose_quant_threads), others two passes. Each thread
+// reduces its slice, warps reduce with shuffles, then every thread writes
+// its slice.
 #include "act_quant.cuh"
 #include "common.cuh"
 #include "gemm_paths.h"
@@ -73,9 +74,9 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
 // 16-byte aligned, K a multiple of 8): one pass over global memory with
 // 16-byte loads; the row stays in registers between the max and the
 // quantization. Same float operations as the general kernel, so the same bits.
-// kThreads: 256 or 512 (choose_quant_threads; 1024 by the knob). Rows spread over clusters of
-// 2-8 blocks (maxima through DSMEM) were faster alone at M = 128-256 but
-// not in the op (PERF.md, "sixth session").
+// kThreads: 256 or 512 (choose_quant_threads; 1024 by the knob). Rows
+// spread over clusters of 2-8 blocks (maxima through DSMEM) were faster
+// alone at M = 128-256 but not in the op (PERF.md, "sixth session").
 constexpr int kMaxVecs = 8;
 // Vectors a thread holds: 8 up to 256 threads a block, fewer in larger blocks
 // (the same 2048 vectors a block: 1024 threads get 64 registers each).
