@@ -7,6 +7,7 @@
 #   BENCH_ARGS="--shape 4096x4096 --shape 28672x4096" bash scripts/gpu_suite.sh   # chosen shapes
 #   bash scripts/gpu_suite.sh --short    # a lease of a few minutes: see below
 #   bash scripts/gpu_suite.sh --sanitizer   # only compute-sanitizer, on the prebuilt libraries
+#   bash scripts/gpu_suite.sh --timeline    # per-block timelines of back-to-back calls (below)
 #
 # --short, for a device lease too short for the whole suite: the libraries
 # already in build/plugins are used when they are there (built on a CPU
@@ -113,6 +114,31 @@ if [ "$BENCH" = "--sanitizer" ]; then  # only the sanitizer, on the prebuilt lib
   run_sanitizer
   echo "== summary"
   printf '%s\n' "${summary[@]}"
+  exit $status
+fi
+
+# --timeline: the per-block timeline (scripts/block_timeline.py) of
+# back-to-back calls at 4096x14336 M = 64 under IS_QUANT=256|512 and at
+# 22016x4096 M = 1 under IS_PREFETCH=2|4|16, on the timeline build
+# (libis_kernels_timeline.so: carried, else built here). TIMELINE_ARGS="..."
+# replaces the two runs by one of its own.
+if [ "$BENCH" = "--timeline" ]; then
+  source scripts/prebuilt_env.sh
+  if [ ! -f build/plugins/libis_kernels_timeline.so ]; then
+    echo "== build (timeline library)"
+    build_plugins && cmake --build build/plugins -j 16 --target is_kernels_timeline >> "$OUT/build.log" 2>&1 \
+      || { tail -30 "$OUT/build.log"; echo "build: FAILED"; exit 1; }
+  fi
+  mkdir -p "$OUT/timeline"
+  if [ -n "${TIMELINE_ARGS:-}" ]; then
+    # shellcheck disable=SC2086  # TIMELINE_ARGS is a list of flags
+    python3 scripts/block_timeline.py --out "$OUT/timeline" $TIMELINE_ARGS || status=1
+  else
+    python3 scripts/block_timeline.py --out "$OUT/timeline" --m 64 --n 4096 --k 14336 \
+      --variant IS_QUANT=256 --variant IS_QUANT=512 || status=1
+    python3 scripts/block_timeline.py --out "$OUT/timeline" --m 1 --n 22016 --k 4096 \
+      --variant IS_PREFETCH=2 --variant IS_PREFETCH=4 --variant IS_PREFETCH=16 || status=1
+  fi
   exit $status
 fi
 

@@ -8,6 +8,7 @@
 // reduces its slice, warps reduce with shuffles, then every thread writes
 // its slice.
 #include "act_quant.cuh"
+#include "block_timeline.cuh"
 #include "common.cuh"
 #include "gemm_paths.h"
 
@@ -56,8 +57,10 @@ template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
 quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
                      int* __restrict__ zero_ints, int n_zero) {
+  IS_TL_BLOCK(kTlQuantRows * 1000 + kQuantThreads, x);  // timeline build only (block_timeline.cuh)
   allow_dependent_launch();  // the GEMM may start streaming weights now
   wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
+  IS_TL_WAIT_DONE(threadIdx.x == 0, kTlQuantRows * 1000 + kQuantThreads, x);
   zero_ints_grid(zero_ints, n_zero);
   const int64_t m = blockIdx.x;
   const T* row = x + m * K;
@@ -86,8 +89,10 @@ template <typename T, bool kPermute, int kThreads>
 __global__ void __launch_bounds__(kThreads)
 quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
                          int* __restrict__ zero_ints, int n_zero) {
+  IS_TL_BLOCK(kTlQuantVec * 1000 + kThreads, x);  // timeline build only (block_timeline.cuh)
   allow_dependent_launch();  // the GEMM may start streaming weights now
   wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
+  IS_TL_WAIT_DONE(threadIdx.x == 0, kTlQuantVec * 1000 + kThreads, x);
   zero_ints_grid(zero_ints, n_zero);
   constexpr int kN = Vec16<T>::kN;  // elements per vector: 8 (fp16/bf16) or 4 (fp32)
   const int64_t m = blockIdx.x;
@@ -203,3 +208,15 @@ extern "C" int is_quantize_activations(const void* x, is_dtype_t dtype, int64_t 
   if (M > 0x7fffffff) return IS_ERR_BAD_SHAPE;  // one block per row
   return is::launch_quantize(x, dtype, M, K, xq, sa, is::XqOrder::kNatural, stream);
 }
+
+#ifdef IS_TIMELINE
+int is::timeline_attach_act_quant(void* buf, uint32_t cap) { return timeline_attach_here(buf, cap); }
+
+// The timeline library's one extra entry point: point every kernel file's
+// events at buf ([uint32 count, 3 pad, TimelineEvent[cap]]; nullptr stops).
+extern "C" int is_timeline_attach(void* buf, uint32_t cap) {
+  for (auto attach : {is::timeline_attach_act_quant, is::timeline_attach_mma, is::timeline_attach_wgmma})
+    if (int e = attach(buf, cap)) return e;
+  return 0;
+}
+#endif

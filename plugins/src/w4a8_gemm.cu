@@ -45,6 +45,7 @@
 #include <type_traits>
 
 #include "act_quant.cuh"
+#include "block_timeline.cuh"
 #include "common.cuh"
 #include "gemm_paths.h"
 #include "int4_unpack.cuh"
@@ -129,6 +130,9 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
                  const float* __restrict__ C, const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K,
                  int group_size) {
   static_assert(!kFusedQuant || (kKWarps > 1 && !kRows16), "fused quantization: K-split blocks, M <= 8");
+  // Timeline build only (block_timeline.cuh): variant W * 100 + kKWarps.
+  constexpr int kTlKernel = kTlMma * 1000 + W * 100 + kKWarps;
+  IS_TL_BLOCK(kTlKernel, y);
   allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   constexpr int kChunk = 32 * W;
   // (3 with fused quantization: its prologue's registers leave no room for 4 without spills.)
@@ -228,6 +232,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   for (int s = 0; s < kStages; ++s)
     if (c_begin + s < c_end) load_b(c_begin + s, frag[s]);
   wait_for_prerequisite_grid();  // X (fused) or xq and sa are complete from here on (see common.cuh)
+  IS_TL_WAIT_DONE(threadIdx.x == 0, kTlKernel, y);
   __shared__ float fused_sa[kFusedRows];
   if constexpr (kFusedQuant) {
     // Row maxima over all of K: each thread a strided share of 16-byte
@@ -463,6 +468,10 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
   });
   return 0;
 }
+
+#ifdef IS_TIMELINE
+int timeline_attach_mma(void* buf, uint32_t cap) { return timeline_attach_here(buf, cap); }
+#endif
 
 }  // namespace is
 

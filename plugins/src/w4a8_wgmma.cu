@@ -85,6 +85,7 @@
 #include <mutex>
 #include <type_traits>
 
+#include "block_timeline.cuh"
 #include "common.cuh"
 #include "gemm_paths.h"
 #include "int4_unpack.cuh"
@@ -282,6 +283,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   constexpr bool kRebalance = Cfg::kRebalance;
   constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
 
+  // Timeline build only (block_timeline.cuh): variant BT.
+  constexpr int kTlKernel = kTlWgmma * 1000 + BT;
+  IS_TL_BLOCK(kTlKernel, args.y);
   allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   extern __shared__ uint8_t smem_raw[];
   // The 128-byte swizzle repeats every 1024 bytes and is applied on address
@@ -461,6 +465,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
             // activations come from the quantization kernel, which may still
             // be running (programmatic dependent launch): wait for it here.
             wait_for_prerequisite_grid();
+            IS_TL_WAIT_DONE(true, kTlKernel, args.y);
             for (int j = 0; j < pre; ++j) tma_load_2d(act_stage(j), &tm_x, (kt_begin + j) * kTileK, m0, &full[j]);
           }
         }
@@ -1291,5 +1296,9 @@ int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, con
   });
   return 0;
 }
+
+#ifdef IS_TIMELINE
+int timeline_attach_wgmma(void* buf, uint32_t cap) { return timeline_attach_here(buf, cap); }
+#endif
 
 }  // namespace is
