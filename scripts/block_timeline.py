@@ -31,9 +31,12 @@ FAMILY = {1: "quant_rows", 2: "quant_vec", 3: "wgmma", 4: "mma"}
 HEADER_BYTES = 16
 
 
-def kernel_name(code: int) -> str:
-    """TimelineEvent::kernel (family * 1000 + variant) as text, e.g. quant_vec/512, wgmma/64."""
-    return f"{FAMILY.get(code // 1000, '?')}/{code % 1000}"
+KERNEL_BASE = 10000  # TimelineEvent::kernel = family * KERNEL_BASE + variant (1000 in the first recordings)
+
+
+def kernel_name(code: int, base: int = KERNEL_BASE) -> str:
+    """TimelineEvent::kernel (family * base + variant) as text, e.g. quant_vec/512, wgmma/64."""
+    return f"{FAMILY.get(code // base, '?')}/{code % base}"
 
 
 # ---------------------------------------------------------------- measuring
@@ -103,7 +106,7 @@ def record(m: int, n: int, k: int, calls: int, variant: str, cap: int = 1 << 20)
     for i in range(calls):
         tags[str(xs[i].data_ptr() & 0xFFFFFFFF)] = ["quant", i]
         tags[str(ys[i].data_ptr() & 0xFFFFFFFF)] = ["gemm", i]
-    meta = {"m": m, "n": n, "k": k, "calls": calls, "variant": variant, "tags": tags,
+    meta = {"m": m, "n": n, "k": k, "calls": calls, "variant": variant, "tags": tags, "kernel_base": KERNEL_BASE,
             "sms": torch.cuda.get_device_properties(0).multi_processor_count,
             "gpu": torch.cuda.get_device_name(0), "period_plain_us": period_plain, "period_timeline_us": period_tl}
     return ev, meta
@@ -199,7 +202,8 @@ def blocks_of(ev: np.ndarray, t: np.ndarray, meta: dict) -> dict:
             if what == START:
                 sm[e["block"][s]] = e["smid"][s]
         d["smid"] = sm
-        d["kernel"] = ", ".join(sorted({kernel_name(int(c)) for c in np.unique(e["kernel"])}))
+        base = meta.get("kernel_base", 1000)
+        d["kernel"] = ", ".join(sorted({kernel_name(int(c), base) for c in np.unique(e["kernel"])}))
         out[(role, call)] = d
     return out
 

@@ -29,7 +29,7 @@ def test_coarse_timer_is_refined_by_each_sms_clock():
     true = []
     for sm in range(4):
         for j in range(40):
-            true.append((sm, 3064, START, sm * 40 + j, 5, float(rng.uniform(0, 50_000))))
+            true.append((sm, 30064, START, sm * 40 + j, 5, float(rng.uniform(0, 50_000))))
     ev = _events(true, tick=1000)
     t, spread = event_times(ev)
     assert spread > 500
@@ -39,7 +39,7 @@ def test_coarse_timer_is_refined_by_each_sms_clock():
 
 
 def test_fine_timer_is_used_as_read():
-    true = [(0, 3064, START, 0, 5, 100.0), (1, 3064, END, 0, 5, 132.0), (0, 3064, WAIT, 0, 5, 164.0)]
+    true = [(0, 30064, START, 0, 5, 100.0), (1, 30064, END, 0, 5, 132.0), (0, 30064, WAIT, 0, 5, 164.0)]
     t, spread = event_times(_events(true, tick=32))
     assert spread <= 32
     assert list(t) == [96.0, 128.0, 160.0]
@@ -53,13 +53,13 @@ def _two_calls_events() -> tuple[np.ndarray, dict]:
     for call in range(3):
         base = 5_000.0 + call * 10_000.0
         for b in range(2):
-            rows += [(b, 3064, START, b, 100 + call, base + 1_000 + 1_000 * b),
-                     (b, 3064, WAIT, b, 100 + call, base + 2_000 + 1_000 * b),
-                     (b, 3064, END, b, 100 + call, base + 10_000)]
-        rows += [(0, 2512, START, 0, 200 + call, base - 1_000), (0, 2512, WAIT, 0, 200 + call, base),
-                 (0, 2512, END, 0, 200 + call, base + 500)]
+            rows += [(b, 30064, START, b, 100 + call, base + 1_000 + 1_000 * b),
+                     (b, 30064, WAIT, b, 100 + call, base + 2_000 + 1_000 * b),
+                     (b, 30064, END, b, 100 + call, base + 10_000)]
+        rows += [(0, 20512, START, 0, 200 + call, base - 1_000), (0, 20512, WAIT, 0, 200 + call, base),
+                 (0, 20512, END, 0, 200 + call, base + 500)]
     tags = {str(100 + c): ["gemm", c] for c in range(3)} | {str(200 + c): ["quant", c] for c in range(3)}
-    meta = {"m": 1, "n": 2, "k": 3, "calls": 3, "variant": "", "tags": tags, "sms": 2, "gpu": "made up",
+    meta = {"m": 1, "n": 2, "k": 3, "calls": 3, "variant": "", "tags": tags, "sms": 2, "gpu": "made up", "kernel_base": 10000,
             "period_plain_us": 10.0, "period_timeline_us": 10.0}
     return _events(rows, tick=1), meta
 
@@ -73,6 +73,14 @@ def test_blocks_are_grouped_by_call_and_kernel():
     assert list(g1["smid"]) == [0, 1]
     assert np.allclose(g1["end"], [25_000, 25_000])
     assert bl[("quant", 1)]["kernel"] == "quant_vec/512"
+
+
+def test_first_recordings_name_kernels_by_thousands():
+    ev, meta = _two_calls_events()
+    ev["kernel"] = np.where(ev["kernel"] == 30064, 3064, 2512)
+    del meta["kernel_base"]
+    t, _ = event_times(ev)
+    assert blocks_of(ev, t, meta)[("gemm", 1)]["kernel"] == "wgmma/64"
 
 
 def test_summary_places_each_kernel_after_the_previous_gemm():

@@ -23,7 +23,7 @@
 
 namespace is {
 
-// Kernel families (TimelineEvent::kernel / 1000); the remainder is the
+// Kernel families (TimelineEvent::kernel / 10000); the remainder is the
 // variant: threads a block for the quantization kernels, the token tile BT for
 // the wgmma kernel, warps a block for the mma.sync kernel.
 enum : uint16_t { kTlQuantRows = 1, kTlQuantVec = 2, kTlWgmma = 3, kTlMma = 4 };
@@ -33,7 +33,7 @@ struct TimelineEvent {
   uint64_t ns;      // %globaltimer
   uint64_t clk;     // %clock64 of this SM
   uint32_t smid;    // %smid
-  uint16_t kernel;  // family * 1000 + variant
+  uint16_t kernel;  // family * 10000 + variant
   uint8_t what;     // kTlStart, kTlWaitDone, kTlEnd
   uint8_t pad;
   uint32_t block;   // linear block index
