@@ -283,16 +283,17 @@ def summarize(ev: np.ndarray, meta: dict) -> list[str]:
 
 
 def chart(ev: np.ndarray, meta: dict, call: int, step_us: float = 0.5, width: int = 100) -> list[str]:
-    """One line per SM from the start of call-1's GEMM's last blocks: '-' the
-    previous GEMM, 'q' quantization, 'g' this call's GEMM (upper case: past its
-    wait), '*' two kernels' blocks at once, ' ' idle."""
+    """One line per SM, `width` columns of `step_us` from 10 us before the
+    previous call's GEMM ended: '-' that GEMM, 'q' this call's quantization,
+    'g' this call's GEMM (upper case: past its wait), '*' two of them at once,
+    ' ' none."""
     t, _ = event_times(ev)
     bl = blocks_of(ev, t, meta)
     prev, q, g = bl.get(("gemm", call - 1)), bl.get(("quant", call)), bl.get(("gemm", call))
     if prev is None or q is None or g is None:
         return [f"call {call}: not recorded"]
     t0 = np.nanmax(prev["end"]) - 10e3
-    lines = [f"call {call}: from {-10:.0f} us before the previous GEMM's end, {step_us} us a column"]
+    lines = [f"call {call}: from 10 us before the previous GEMM's end, {step_us} us a column"]
     for sm in range(meta["sms"]):
         cells = []
         for c in range(width):

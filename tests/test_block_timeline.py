@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.block_timeline import EVENT, END, START, WAIT, blocks_of, event_times, summarize, timer_tick
+from scripts.block_timeline import EVENT, END, START, WAIT, blocks_of, chart, event_times, summarize, timer_tick
 
 CLOCK_GHZ = 1.98
 
@@ -95,3 +95,14 @@ def test_summary_places_each_kernel_after_the_previous_gemm():
     # Call 1's GEMM blocks start 1 and 2 us after it, wait until 2 and 3 us, and neither shares an SM with the quantization.
     assert "+1.00/  +1.50/  +2.00" in gemm and "+2.00/  +2.50/  +3.00" in gemm
     assert "0 of the kernel before" in gemm
+
+
+def test_chart_marks_each_kernel_on_its_sm():
+    ev, meta = _two_calls_events()
+    lines = chart(ev, meta, 1, step_us=1.0, width=30)
+    assert len(lines) == 1 + meta["sms"]
+    # SM 0: call 0's GEMM block until 10 us after the chart's start, call 1's
+    # quantization beside it for its last microsecond and alone for the next,
+    # then call 1's GEMM block, waiting one column and computing after.
+    assert lines[1] == "SM  0 | --------*qgGGGGGGGG          |"
+    assert lines[2] == "SM  1 |  --------  gGGGGGGG          |"
