@@ -65,8 +65,9 @@ def record(m: int, n: int, k: int, calls: int, variant: str, cap: int = 1 << 20)
     from is_export.numerics import Amplifier, quantize_weight
 
     plugin, lib = load_timeline_library()
-    if variant:
-        var, val = variant.split("=", 1)
+    var, val = variant.split("=", 1) if variant else (None, None)
+    before = os.environ.get(var) if var else None
+    if var:
         os.environ[var] = val
     rng = np.random.default_rng(0)
     iw = quantize_weight((rng.standard_normal((n, k)) * 0.02).astype(np.float32), 128, Amplifier("safe"))
@@ -88,20 +89,23 @@ def record(m: int, n: int, k: int, calls: int, variant: str, cap: int = 1 << 20)
             op(i)
     buf = torch.zeros(HEADER_BYTES + EVENT.itemsize * cap, dtype=torch.uint8, device="cuda")
     # The period without events (attach(nullptr): the kernels' recording is one
-    # load and branch), then one replay with them.
+    # load and branch), then one replay with them (the graph is warm by then:
+    # no warm-up replay, whose events would land in the buffer too).
     _check(lib.is_timeline_attach(None, 0))
     period_plain = _replay_us(g, torch) / calls
     _check(lib.is_timeline_attach(buf.data_ptr(), cap))
     buf.zero_()
-    period_tl = _replay_us(g, torch, replays=1) / calls
+    period_tl = _replay_us(g, torch, replays=1, warmup=False) / calls
     _check(lib.is_timeline_attach(None, 0))
     raw = buf.cpu().numpy()
     count = int(raw[:4].view("<u4")[0])
     if count > cap:
         raise SystemExit(f"{count} events for a buffer of {cap}: raise cap")
     ev = raw[HEADER_BYTES:HEADER_BYTES + count * EVENT.itemsize].view(EVENT).copy()
-    if variant:
-        del os.environ[variant.split("=", 1)[0]]
+    if var and before is None:
+        del os.environ[var]
+    elif var:
+        os.environ[var] = before
     tags = {}
     for i in range(calls):
         tags[str(xs[i].data_ptr() & 0xFFFFFFFF)] = ["quant", i]
@@ -117,9 +121,10 @@ def _check(code: int) -> None:
         raise RuntimeError(f"is_timeline_attach failed: CUDA error {code}")
 
 
-def _replay_us(g, torch, replays: int = 20) -> float:
-    """Median microseconds of one replay of graph g (CUDA events; one warm-up replay first)."""
-    g.replay()
+def _replay_us(g, torch, replays: int = 20, warmup: bool = True) -> float:
+    """Median microseconds of one replay of graph g (CUDA events; one warm-up replay first unless warmup=False)."""
+    if warmup:
+        g.replay()
     times = []
     for _ in range(replays):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -186,7 +191,9 @@ def event_times(ev: np.ndarray) -> tuple[np.ndarray, float]:
 
 def blocks_of(ev: np.ndarray, t: np.ndarray, meta: dict) -> dict:
     """(role, call) -> dict of per-block arrays: start, wait, end (ns; NaN where
-    absent), smid, kernel name."""
+    absent), smid, kernel name. Where a block's event repeats, the last one in
+    the buffer counts (this session's first recordings hold two replays: the
+    later is the one summarized)."""
     out: dict = {}
     for tag, (role, call) in meta["tags"].items():
         sel = ev["tag"] == int(tag)
@@ -227,9 +234,10 @@ def summarize(ev: np.ndarray, meta: dict) -> list[str]:
     bl = blocks_of(ev, t, meta)
     calls = meta["calls"]
     mid = [j for j in range(max(1, calls // 4), calls - calls // 4) if ("gemm", j - 1) in bl and ("gemm", j) in bl]
+    tick = timer_tick(ev["ns"])
     lines = [f"M={meta['m']} N={meta['n']} K={meta['k']} {meta['variant'] or 'default'} on {meta['gpu']}: "
-             f"{len(ev)} events, global timer step {timer_tick(ev['ns']):.0f} ns"
-             f"{' (coarse: SM clocks mapped onto it)' if spread > 100 and timer_tick(ev['ns']) > 100 else ''}; "
+             f"{len(ev)} events, global timer step {tick:.0f} ns"
+             f"{' (coarse: SM clocks mapped onto it)' if spread > 100 and tick > 100 else ''}; "
              f"period {meta['period_plain_us']:.2f} us without events, {meta['period_timeline_us']:.2f} with"]
     rows: dict = {}
     for j in mid:
@@ -275,10 +283,12 @@ def summarize(ev: np.ndarray, meta: dict) -> list[str]:
             beside += f", {np.mean(r['beside_prev_gemm']):.0f} of the previous GEMM; {np.mean(r['sms']):.0f} SMs"
         lines.append(f"  {role + ' ' + r['kernel']:18s} {r['blocks']:6d} | {trio('start')} | {trio('wait')} | "
                      f"{trio('end')} | {beside}")
-        spread = [f"{np.mean(r[f'sms_with_{c}']):.1f} SMs hold {c}" + (f" (last end {np.mean(r[f'end_with_{c}']):+.2f})"
-                  if f"end_with_{c}" in r else "") for c in range(8) if f"sms_with_{c}" in r]
-        if spread:
-            lines.append(f"  {'':18s} blocks per SM: " + ", ".join(spread))
+        counts = sorted(int(key[len("sms_with_"):]) for key in r if key.startswith("sms_with_"))
+        per_sm_text = [f"{np.mean(r[f'sms_with_{c}']):.1f} SMs hold {c}"
+                       + (f" (last end {np.mean(r[f'end_with_{c}']):+.2f})" if f"end_with_{c}" in r else "")
+                       for c in counts]
+        if per_sm_text:
+            lines.append(f"  {'':18s} blocks per SM: " + ", ".join(per_sm_text))
     return lines
 
 

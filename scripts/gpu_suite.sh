@@ -41,11 +41,13 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 # Configure and build plugins/ into build/plugins (log appended to build.log).
 # The CUDA compiler is named explicitly: a build folder configured on another
 # machine (a different nvcc path in its cache) is then reconfigured, not refused.
-build_plugins() {
+configure_plugins() {
   local nvcc="${CUDACXX:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
   cmake -S plugins -B build/plugins -DCMAKE_CUDA_COMPILER="$nvcc" -DIS_CUDA_GENCODE="$GENCODE" \
-      ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} >> "$OUT/build.log" 2>&1 \
-    && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1
+      ${TRT_INC:+-DTENSORRT_INCLUDE_DIR=$TRT_INC} >> "$OUT/build.log" 2>&1
+}
+build_plugins() {
+  configure_plugins && cmake --build build/plugins -j 16 >> "$OUT/build.log" 2>&1
 }
 
 # The decode k-tile microbenchmark (plugins/tests/decode_chain.cu, a target of
@@ -126,7 +128,7 @@ if [ "$BENCH" = "--timeline" ]; then
   source scripts/prebuilt_env.sh
   if [ ! -f build/plugins/libis_kernels_timeline.so ]; then
     echo "== build (timeline library)"
-    build_plugins && cmake --build build/plugins -j 16 --target is_kernels_timeline >> "$OUT/build.log" 2>&1 \
+    configure_plugins && cmake --build build/plugins -j 16 --target is_kernels_timeline >> "$OUT/build.log" 2>&1 \
       || { tail -30 "$OUT/build.log"; echo "build: FAILED"; exit 1; }
   fi
   mkdir -p "$OUT/timeline"
