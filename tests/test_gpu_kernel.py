@@ -182,6 +182,22 @@ def test_prefetch_stages_bit_exact(m, n, k, path, prefetch, monkeypatch):
     _check_acc_bit_exact(m, n, k, 128, seed=m + int(prefetch))
 
 
+# The mma.sync GEMM quantizes X itself at M = 1 with K <= 8192 on a one-wave
+# grid (use_fused_quant: 4096x4096, 4096x8192); elsewhere, and with
+# IS_FUSED_QUANT=0, the quantization kernel runs first. Both give the same
+# bits, equal to the reference (fp16, bias: the whole epilogue).
+@pytest.mark.parametrize("m,n,k", [(1, 4096, 4096), (1, 4096, 8192), (2, 4096, 4096), (1, 11008, 4096), (1, 4096, 11008)])
+def test_fused_quantization_same_bits(m, n, k, monkeypatch):
+    _set_path(monkeypatch, "mma")
+    x, w, b, packed = random_case_cached(m, n, k, 128, DTYPES["fp16"], True, seed=k + n)
+    ref = random_reference(m, n, k, 128, "fp16", True, k + n)
+    y = _run_int(x, w, b, "fp16", 128, packed)
+    monkeypatch.setenv("IS_FUSED_QUANT", "0")
+    y_separate = _run_int(x, w, b, "fp16", 128, packed)
+    np.testing.assert_array_equal(y, y_separate)
+    assert ulp_distance(y, ref).max() <= 1
+
+
 # The wgmma grid walk's group scales: a block-wide table copied by one TMA box
 # where G % 4 == 0 (the table's rows padded to an odd multiple of 4 groups,
 # past G filled with zeros) and the per-stage cp.async gathers otherwise or

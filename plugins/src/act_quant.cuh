@@ -1,6 +1,6 @@
 // The per-token activation quantization's numerics (contract steps 1-2), one
 // home for the quantization kernel (act_quant.cu) and the GEMM that
-// quantizes its own activations (w4a8_gemm.cu: room for M <= 4 rows, used at M <= 2):
+// quantizes its own activations (w4a8_gemm.cu: room for M <= 4 rows, used at M = 1):
 //   amax = max_k |float(X[m,k])|
 //   amax == 0: xq = 0, sa = 0
 //   else inv = 127 / amax (one float32 division), xq = clamp(rint(X * inv), -127, 127),

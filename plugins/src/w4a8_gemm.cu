@@ -3,8 +3,8 @@
 // below 128, and of the decode shapes where it beats the sm_90a wgmma kernel
 // (family 3, w4a8_wgmma.cu); run_gemm below chooses (use_wgmma_path).
 //
-// Computes contract steps 3-5 on the INT8 activations of family 1 (at M <= 2
-// with small K it quantizes them itself, steps 1-2: kFusedQuant below):
+// Computes contract steps 3-5 on the INT8 activations of family 1 (at M = 1
+// with small K and N it quantizes them itself, steps 1-2: kFusedQuant below):
 //   P[m,g,n]  = sum_{k in group g} xq[m,k] * q[n,k]          (INT8 tensor cores, INT32)
 //   acc[m,n] += P[m,g,n] * S[n,g]                             (INT32, integer scale)
 //   Y[m,n]    = (float(acc) * sa[m]) * C[n] (+ B[n])          (one conversion per output)
@@ -103,7 +103,7 @@ using Acc = typename std::conditional<kIntScale, int, float>::type;
 
 // kRows16: the block's 16 rows may all hold tokens; false when M <= 8 (rows
 // 8..15 of the m16 tile are then zero: not loaded, not stored).
-// kFusedQuant (K-split shape, M <= kFusedRows; used at M <= 2, see
+// kFusedQuant (K-split shape, M <= kFusedRows; used at M = 1, see
 // use_fused_quant): the block quantizes the
 // activations itself (contract steps 1-2, act_quant.cuh) instead of reading
 // xq and sa from the quantization kernel: after its first weight loads are
@@ -377,21 +377,32 @@ static bool use_k_split(int64_t M, int64_t N) {
   return n_split_blocks < 2LL * sm_count();
 }
 
-// Whether the GEMM quantizes the activations itself (kFusedQuant): K-split
-// shapes with M <= kFusedRows whose X rows allow 16-byte loads.
+// Whether the GEMM quantizes the activations itself (kFusedQuant): one row
+// of at most kFusedMaxK values (16-byte loads), on a K-split grid of at most
+// one wave (2 blocks per SM: every block redoes the row's maximum, so more
+// blocks read X more often).
 // Measured on the H100 (PERF.md, v10): fusing gains at M = 1 (4096x4096 7.8
 // -> 6.7 us) and M = 2 with K = 4096, and loses once every block's two
 // passes over M * K values of X from L2 outweigh the saved hand-off
-// (M = 2, K = 11008: 15.0 -> 16.6 us; M = 4: up to 1.4x slower). Hence
-// M * K <= kFusedMaxValues and M <= 2. IS_FUSED_QUANT=0 (read on every call,
-// a measurement knob like IS_GEMM_PATH) keeps the separate kernel.
-constexpr int64_t kFusedMaxValues = 16384;
+// (M = 2, K = 11008: 15.0 -> 16.6 us; M = 4: up to 1.4x slower); the H100
+// rule was M <= 2 with M * K <= 16384. Re-measured on the H200 (PERF.md,
+// "eighth session", two runs of `bench_gemm.py --ab --variant
+// IS_FUSED_QUANT=0`): fused faster only at M = 1 with K <= 8192 on a
+// one-wave grid (4096x4096 6.2-6.3 against 6.9 us, 4096x8192 10.0-10.2
+// against 10.4-10.6); slower at M = 2, K = 8192 (11.3-11.6 against
+// 10.6-10.7), at 11008x4096 M = 1 (688 blocks: 11.2-11.5 against 11.0-11.2)
+// and 4096x11008 M = 1 (13.6-13.7 against 13.3-13.6), tied at 4096x4096
+// M = 2 (7.0-7.1 against 6.9-7.0). Hence this rule. IS_FUSED_QUANT=0 (read
+// on every call, a measurement knob like IS_GEMM_PATH) keeps the separate
+// kernel.
+constexpr int64_t kFusedMaxK = 8192;
 
 static bool use_fused_quant(const void* x, int64_t M, int64_t N, int64_t K) {
   const char* env = std::getenv("IS_FUSED_QUANT");
   if (env != nullptr && env[0] == '0') return false;
-  return M <= 2 && M * K <= kFusedMaxValues && use_k_split(M, N) && K % 8 == 0 && aligned16(x) &&
-         M * fused_row_bytes(K) <= kFusedMaxSmem;
+  const int64_t blocks = (N + kNT * 8 - 1) / (kNT * 8);  // the K-split grid (launch_gemm_typed)
+  return M == 1 && K <= kFusedMaxK && use_k_split(M, N) && blocks <= 2LL * sm_count() && K % 8 == 0 &&
+         aligned16(x) && M * fused_row_bytes(K) <= kFusedMaxSmem;
 }
 
 
@@ -451,7 +462,7 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
     return launch_wgmma_gemm(ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
                              (int)M, (int)N, (int)K, group_size, stream);
   }
-  // At M <= 2 with M * K <= 16384 the K-split GEMM quantizes X itself (use_fused_quant; no workspace traffic).
+  // At M = 1 with K <= 8192 on a one-wave grid the K-split GEMM quantizes X itself (use_fused_quant; no workspace traffic).
   if (!use_fused_quant(x, M, N, K))
     if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kNatural, stream)) return e;
   const auto* w = reinterpret_cast<const uint32_t*>(wq);
