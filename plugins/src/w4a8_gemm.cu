@@ -372,6 +372,8 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
 // Small M: the N-split grid would hold too few warps to keep enough weight
 // bytes in flight, so split K inside the block instead.
 constexpr int kKSplitWarps = 8;
+// Blocks along N of the K-split grid: kNT * 8 = 16 columns each.
+static int64_t k_split_blocks_n(int64_t N) { return (N + kNT * 8 - 1) / (kNT * 8); }
 static bool use_k_split(int64_t M, int64_t N) {
   const int64_t n_split_blocks = ((N + kBlockN - 1) / kBlockN) * ((M + 15) / 16);
   return n_split_blocks < 2LL * sm_count();
@@ -400,9 +402,8 @@ constexpr int64_t kFusedMaxK = 8192;
 static bool use_fused_quant(const void* x, int64_t M, int64_t N, int64_t K) {
   const char* env = std::getenv("IS_FUSED_QUANT");
   if (env != nullptr && env[0] == '0') return false;
-  const int64_t blocks = (N + kNT * 8 - 1) / (kNT * 8);  // the K-split grid (launch_gemm_typed)
-  return M == 1 && K <= kFusedMaxK && use_k_split(M, N) && blocks <= 2LL * sm_count() && K % 8 == 0 &&
-         aligned16(x) && M * fused_row_bytes(K) <= kFusedMaxSmem;
+  return M == 1 && K <= kFusedMaxK && use_k_split(M, N) && k_split_blocks_n(N) <= 2LL * sm_count() &&
+         K % 8 == 0 && aligned16(x) && M * fused_row_bytes(K) <= kFusedMaxSmem;
 }
 
 
@@ -412,7 +413,7 @@ static int launch_gemm_typed(const T* x, const Workspace& ws, const uint32_t* wq
                              int group_size, cudaStream_t stream) {
   if ((M + 15) / 16 > 65535) return IS_ERR_BAD_SHAPE;
   if (use_k_split(M, N)) {
-    dim3 grid((N + kNT * 8 - 1) / (kNT * 8), (M + 15) / 16);
+    dim3 grid((unsigned)k_split_blocks_n(N), (M + 15) / 16);
     const bool fused = use_fused_quant(x, M, N, K);
     auto kernel = fused    ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false, true>
                   : M <= 8 ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false>
