@@ -53,9 +53,20 @@ def plugin_library(kind: str = "static") -> Path:
     raise FileNotFoundError(f"{name} not found in {', '.join(map(str, _search_dirs()))}; {BUILD_HINT}")
 
 
-@lru_cache(maxsize=1)
 def _kernels() -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(plugin_library("kernels")))
+    return kernels_library()
+
+
+@lru_cache(maxsize=None)
+def kernels_library(path: str | None = None) -> ctypes.CDLL:
+    """libis_kernels.so with its functions typed: the build plugin_library("kernels")
+    finds (path None), or the file at `path`, another build loaded beside it in
+    the same process (each copy has its own kernels and state), so that two
+    builds can be timed side by side (scripts/bench_gemm.py --lib). Raises
+    FileNotFoundError when `path` is not a file."""
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"kernel library {path} not found")
+    lib = ctypes.CDLL(str(plugin_library("kernels") if path is None else Path(path).resolve()))
     i64, vp, sz, i32 = ctypes.c_int64, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
     lib.is_error_string.restype = ctypes.c_char_p
     lib.is_error_string.argtypes = [i32]
@@ -102,14 +113,16 @@ def quantize_activations_cuda(x):
     return xq, sa
 
 
-def workspace_for(m: int, n: int, k: int, device):
-    """A device workspace large enough for the GEMMs at these sizes."""
+def workspace_for(m: int, n: int, k: int, device, lib: ctypes.CDLL | None = None):
+    """A device workspace large enough for the GEMMs at these sizes (of `lib`,
+    a kernels_library(); the default build when None)."""
     import torch
 
-    return torch.empty(int(_kernels().is_gemm_workspace_size(m, n, k)), dtype=torch.uint8, device=device)
+    size = (lib or _kernels()).is_gemm_workspace_size(m, n, k)
+    return torch.empty(int(size), dtype=torch.uint8, device=device)
 
 
-def _gemm(fn, x, wq, scales, c, bias, group_size, workspace, out):
+def _gemm(fn, x, wq, scales, c, bias, group_size, workspace, out, lib=None):
     import torch
 
     k = x.shape[-1]
@@ -118,7 +131,7 @@ def _gemm(fn, x, wq, scales, c, bias, group_size, workspace, out):
     if wq.shape[1] * 8 != k:
         raise ValueError(f"X has K={k} but Wq holds K={wq.shape[1] * 8}")
     if workspace is None:
-        workspace = workspace_for(m, n, k, x.device)
+        workspace = workspace_for(m, n, k, x.device, lib)
     y = out if out is not None else torch.empty((m, n), dtype=x.dtype, device=x.device)
     args = [_ptr(x2), _dtype_code(x2), _ptr(wq), _ptr(scales)]
     if c is not None:
@@ -128,15 +141,18 @@ def _gemm(fn, x, wq, scales, c, bias, group_size, workspace, out):
     return y.reshape(*x.shape[:-1], n)
 
 
-def int_scale_gemm(x, wq, S, C, bias=None, group_size: int = 128, workspace=None, out=None):
+def int_scale_gemm(x, wq, S, C, bias=None, group_size: int = 128, workspace=None, out=None, lib=None):
     """IntScaleGemm on the GPU (the op the plugin runs), torch tensors in and out.
 
     x [..., K] fp32/fp16/bf16; wq int32 [N, K/8] (nk_u4x8); S int32 [N, G];
     C float32 [N]; bias [N] of x's dtype or None. Returns [..., N] of x's dtype.
+    lib: a kernels_library() to run instead of the default build.
     """
-    return _gemm(_kernels().is_int_scale_gemm, x, wq, S, C, bias, group_size, workspace, out)
+    lib = lib or _kernels()
+    return _gemm(lib.is_int_scale_gemm, x, wq, S, C, bias, group_size, workspace, out, lib)
 
 
-def float_scale_gemm(x, wq, s, bias=None, group_size: int = 128, workspace=None, out=None):
+def float_scale_gemm(x, wq, s, bias=None, group_size: int = 128, workspace=None, out=None, lib=None):
     """The float-scale baseline kernel: s float32 [N, G] instead of S and C."""
-    return _gemm(_kernels().is_float_scale_gemm, x, wq, s, None, bias, group_size, workspace, out)
+    lib = lib or _kernels()
+    return _gemm(lib.is_float_scale_gemm, x, wq, s, None, bias, group_size, workspace, out, lib)

@@ -16,6 +16,7 @@ that a device-to-device copy of the packed weights alone reaches at that size
 included). Writes JSON/CSV.
 
     python scripts/bench_gemm.py --out OUT_DIR [--quick]
+    python scripts/bench_gemm.py --ab --lib old=/path/to/old/libis_kernels.so   # two builds, one process
 """
 
 from __future__ import annotations
@@ -220,6 +221,21 @@ def peers(m, n, k, w16, n_sets):
     return out, x16
 
 
+def parse_libs(specs: list[str]) -> dict:
+    """--lib NAME=PATH arguments -> {NAME: plugin.kernels_library(PATH)}; a
+    one-line ValueError for a malformed or repeated NAME, FileNotFoundError
+    for a missing file."""
+    libs: dict = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path or not name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"--lib {spec!r}: expected NAME=PATH with NAME of letters, digits, '_' or '-'")
+        if name in libs:
+            raise ValueError(f"--lib {name}: given twice")
+        libs[name] = plugin.kernels_library(path)
+    return libs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench_out")
@@ -231,12 +247,16 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], metavar="VAR=VALUE",
                     help="add a column for our op with these environment knobs set (e.g. IS_BT=128 or "
                          "IS_SLIM=1,IS_GEMM_PATH=wgmma); repeatable")
+    ap.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
+                    help="add a column int_scale_lib_NAME: our op from another build of libis_kernels.so, loaded "
+                         "beside the default one in this process (A/B of a kernel change without a knob); repeatable")
     ap.add_argument("--ab", action="store_true", help="time only our int-scale op and cuBLAS FP16 (quick A/B of a change)")
     ap.add_argument("--ms", default="", help="comma-separated batch sizes instead of the default list")
     ap.add_argument("--shape", action="append", default=[], metavar="NxK", help="only these weight shapes")
     args = ap.parse_args()
     if args.persistent:
         args.variant += ["IS_PERSISTENT=1", "IS_PERSISTENT=0"]
+    libs = parse_libs(args.lib)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     shapes = SHAPES[:2] if args.quick else SHAPES
@@ -264,10 +284,10 @@ def main() -> None:
         copies: list = []  # destinations of the weight_copy column (M <= 16)
         for m in ms:
             peer, x16 = peers(m, n, k, w16, n_sets)
-            ws = plugin.workspace_for(m, n, k, "cuda")
+            ws = max((plugin.workspace_for(m, n, k, "cuda", lib) for lib in [None, *libs.values()]), key=len)
             y = torch.empty(m, n, dtype=torch.float16, device="cuda")
-            def int_op(i):
-                return plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y)
+            def int_op(i, lib=None):
+                return plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y, lib=lib)
 
             def float_op(i):
                 return plugin.float_scale_gemm(x16, sets[i]["wq"], sets[i]["s"], None, 128, ws, y)
@@ -275,6 +295,8 @@ def main() -> None:
             columns = {"int_scale_w4a8": (int_op, {}), "cublas_fp16": (peer["cublas_fp16"], {})}
             for v in args.variant:  # our op under knobs of the library (IS_BT=64, IS_SLIM=1,IS_GEMM_PATH=wgmma, ...)
                 columns[f"int_scale_{v}"] = (int_op, dict(kv.split("=", 1) for kv in v.split(",")))
+            for name, lib in libs.items():  # our op from another build (--lib)
+                columns[f"int_scale_lib_{name}"] = (lambda i, lib=lib: int_op(i, lib), {})
             if not args.ab:  # A/B runs of a change: our op and the baseline only
                 columns.update({
                     "float_scale_w4a8": (float_op, {}),
@@ -299,6 +321,7 @@ def main() -> None:
             if args.ab:  # the point goes to bench.jsonl too (bench_table.py prints its speed-up tables)
                 record(row)
                 extra = "".join(f"  {v} {t[f'int_scale_{v}']:8.1f} us" for v in args.variant)
+                extra += "".join(f"  lib {name} {t[f'int_scale_lib_{name}']:8.1f} us" for name in libs)
                 print(f"N={n:6d} K={k:6d} M={m:5d} | int {t['cublas_fp16'] / t['int_scale_w4a8']:5.2f}x "
                       f"({t['int_scale_w4a8']:8.1f} us)  cublas {t['cublas_fp16']:8.1f} us{extra}", flush=True)
                 continue

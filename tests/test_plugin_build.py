@@ -110,3 +110,25 @@ def test_microbenchmarks_compile_for_sm90a(tmp_path, name):
                           "-o", str(tmp_path / "bench")], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "C7513" not in res.stderr and "C7514" not in res.stderr, "wgmma serialized: not what the kernel runs"
+
+
+def test_a_second_kernel_build_loads_beside_the_first(build_dir, tmp_path):
+    """scripts/bench_gemm.py --lib times another build of libis_kernels.so in
+    the same process: plugin.kernels_library(path) loads that file as its own
+    copy (a different handle from the default build's), typed like it."""
+    from is_export import plugin
+
+    other = tmp_path / "old" / "libis_kernels.so"
+    other.parent.mkdir()
+    shutil.copy(build_dir / "libis_kernels.so", other)
+    first = plugin.kernels_library(str(build_dir / "libis_kernels.so"))
+    second = plugin.kernels_library(str(other))
+    assert first._handle != second._handle
+    assert second.is_gemm_workspace_size(64, 4096, 4096) == first.is_gemm_workspace_size(64, 4096, 4096) > 0
+
+
+def test_a_missing_kernel_build_is_refused(tmp_path):
+    from is_export import plugin
+
+    with pytest.raises(FileNotFoundError, match="not found"):
+        plugin.kernels_library(str(tmp_path / "nothing.so"))
