@@ -122,8 +122,11 @@ def workspace_for(m: int, n: int, k: int, device, lib: ctypes.CDLL | None = None
     return torch.empty(int(size), dtype=torch.uint8, device=device)
 
 
-def _gemm(fn, x, wq, scales, c, bias, group_size, workspace, out, lib=None):
+def _gemm(fn_name: str, lib, x, wq, scales, c, bias, group_size, workspace, out):
+    """Calls lib's (the default build's when None) GEMM entry point fn_name."""
     import torch
+
+    lib = lib or _kernels()
 
     k = x.shape[-1]
     x2 = x.reshape(-1, k).contiguous()
@@ -137,7 +140,7 @@ def _gemm(fn, x, wq, scales, c, bias, group_size, workspace, out, lib=None):
     if c is not None:
         args.append(_ptr(c))
     args += [_ptr(bias), _ptr(y), m, n, k, group_size, _ptr(workspace), workspace.numel(), _stream()]
-    _check(fn(*args))
+    _check(getattr(lib, fn_name)(*args))
     return y.reshape(*x.shape[:-1], n)
 
 
@@ -148,11 +151,9 @@ def int_scale_gemm(x, wq, S, C, bias=None, group_size: int = 128, workspace=None
     C float32 [N]; bias [N] of x's dtype or None. Returns [..., N] of x's dtype.
     lib: a kernels_library() to run instead of the default build.
     """
-    lib = lib or _kernels()
-    return _gemm(lib.is_int_scale_gemm, x, wq, S, C, bias, group_size, workspace, out, lib)
+    return _gemm("is_int_scale_gemm", lib, x, wq, S, C, bias, group_size, workspace, out)
 
 
 def float_scale_gemm(x, wq, s, bias=None, group_size: int = 128, workspace=None, out=None, lib=None):
     """The float-scale baseline kernel: s float32 [N, G] instead of S and C."""
-    lib = lib or _kernels()
-    return _gemm(lib.is_float_scale_gemm, x, wq, s, None, bias, group_size, workspace, out, lib)
+    return _gemm("is_float_scale_gemm", lib, x, wq, s, None, bias, group_size, workspace, out)

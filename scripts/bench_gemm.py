@@ -284,7 +284,9 @@ def main() -> None:
         copies: list = []  # destinations of the weight_copy column (M <= 16)
         for m in ms:
             peer, x16 = peers(m, n, k, w16, n_sets)
-            ws = max((plugin.workspace_for(m, n, k, "cuda", lib) for lib in [None, *libs.values()]), key=len)
+            # One workspace, sized for the build that needs the most (--lib builds may differ).
+            ws = plugin.workspace_for(m, n, k, "cuda", max([plugin.kernels_library(), *libs.values()],
+                                                           key=lambda lib: lib.is_gemm_workspace_size(m, n, k)))
             y = torch.empty(m, n, dtype=torch.float16, device="cuda")
             def int_op(i, lib=None):
                 return plugin.int_scale_gemm(x16, sets[i]["wq"], sets[i]["S"], sets[i]["C"], None, 128, ws, y, lib=lib)

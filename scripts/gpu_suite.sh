@@ -62,7 +62,7 @@ run_decode_chain() {
   fi
 }
 
-# compute-sanitizer memcheck + racecheck on the plugin host over 12 cases.
+# compute-sanitizer memcheck + racecheck on the plugin host over 13 cases.
 run_sanitizer() {
   echo "== compute-sanitizer (memcheck, racecheck) on the plugin host"
   python3 - <<'PY' > "$OUT/sanitizer_cases.txt" 2>&1
