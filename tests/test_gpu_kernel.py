@@ -198,6 +198,73 @@ def test_fused_quantization_same_bits(m, n, k, monkeypatch):
     assert ulp_distance(y, ref).max() <= 1
 
 
+# The mma.sync GEMM's cooperative quantization in clusters (IS_CLUSTER_QUANT
+# = 2, 4 or 8 blocks; off by default, kClusterQuant in w4a8_gemm.cu): each
+# block quantizes a 1/cluster share of every row and hands it to the others
+# through distributed shared memory. M = 1-16 (rows 8-15 of the m16 tile from
+# M = 9), a grid padded to whole clusters (N = 200: 13 blocks), a long K
+# (11008: 688 vectors a row over 8 blocks), fp32 rows (4 values a vector).
+CLUSTER_QUANT_SHAPES = [(1, 4096, 4096), (3, 4096, 4096), (8, 4096, 11008), (9, 4096, 4096), (16, 4096, 4096),
+                        (5, 200, 2048), (16, 136, 1024)]
+
+
+@pytest.mark.parametrize("cluster", ["2", "4", "8"])
+@pytest.mark.parametrize("m,n,k", CLUSTER_QUANT_SHAPES)
+def test_cluster_quantization_acc_bit_exact(m, n, k, cluster, monkeypatch):
+    _set_path(monkeypatch, "mma")
+    monkeypatch.setenv("IS_CLUSTER_QUANT", cluster)
+    _check_acc_bit_exact(m, n, k, 128, seed=m + n + int(cluster))
+
+
+@pytest.mark.parametrize("name", ["fp16", "bf16"])
+@pytest.mark.parametrize("cluster", ["2", "8"])
+@pytest.mark.parametrize("m,n,k", CLUSTER_QUANT_SHAPES)
+def test_cluster_quantization_same_bits(m, n, k, cluster, name, monkeypatch):
+    """Random rows (the per-token scale and rounding at work), bias: the same
+    bits as with the quantization kernel, within 1 ulp of the reference."""
+    _set_path(monkeypatch, "mma")
+    monkeypatch.setenv("IS_FUSED_QUANT", "0")
+    x, w, b, packed = random_case_cached(m, n, k, 128, DTYPES[name], True, seed=k + n)
+    ref = random_reference(m, n, k, 128, name, True, k + n)
+    y_separate = _run_int(x, w, b, name, 128, packed)
+    monkeypatch.setenv("IS_CLUSTER_QUANT", cluster)
+    y = _run_int(x, w, b, name, 128, packed)
+    np.testing.assert_array_equal(y, y_separate)
+    assert ulp_distance(y, ref).max() <= 1
+
+
+@pytest.mark.parametrize("cluster", ["2", "8"])
+def test_cluster_quantization_float_baseline(cluster, monkeypatch):
+    """The float-scale baseline's kernel of the cluster form: the same bits
+    as with the quantization kernel (one order of sums), close to the reference."""
+    _set_path(monkeypatch, "mma")
+    run, ref = _float_baseline_case(9, 200, 2048, seed=int(cluster))
+    y_separate = run()
+    monkeypatch.setenv("IS_CLUSTER_QUANT", cluster)
+    y = run()
+    np.testing.assert_array_equal(y, y_separate)
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_cluster_quantization_leaves_workspace(monkeypatch):
+    """With IS_CLUSTER_QUANT the quantization kernel does not run: the
+    workspace's xq bytes keep their poison (and without it they do not), so
+    the tests above time and check the cluster form, not the fallback."""
+    _set_path(monkeypatch, "mma")
+    monkeypatch.setenv("IS_FUSED_QUANT", "0")
+    m, n, k = 4, 4096, 4096
+    x, w, b, packed = random_case_cached(m, n, k, 128, DTYPES["fp16"], False, seed=3)
+    args = (_to_torch(x), _to_torch(packed), _to_torch(w.S), _to_torch(w.C), None, 128)
+    for env, untouched in ((None, False), ("4", True)):
+        if env is not None:
+            monkeypatch.setenv("IS_CLUSTER_QUANT", env)
+        ws = plugin.workspace_for(m, n, k, "cuda")
+        ws.fill_(0x55)
+        plugin.int_scale_gemm(*args, workspace=ws)
+        torch.cuda.synchronize()
+        assert bool((ws[: m * k] == 0x55).all()) == untouched, env
+
+
 # The wgmma grid walk's group scales: a block-wide table copied by one TMA box
 # where G % 4 == 0 (the table's rows padded to an odd multiple of 4 groups,
 # past G filled with zeros) and the per-stage cp.async gathers otherwise or
