@@ -27,6 +27,10 @@ import numpy as np
 EVENT = np.dtype([("ns", "<u8"), ("clk", "<u8"), ("smid", "<u4"), ("kernel", "<u2"), ("what", "u1"),
                   ("pad", "u1"), ("block", "<u4"), ("tag", "<u4")])
 START, WAIT, END = 0, 1, 2
+MARK = 3  # and up: phase marks inside a block (IS_TL_MARK in the kernels; see MARK_NAMES)
+# What the marks of each kernel family mean (w4a8_gemm.cu's K-split blocks record MARK to MARK + 2).
+MARK_NAMES = {"mma": {MARK: "K loop done (warp 0)", MARK + 1: "partial sums in place",
+                      MARK + 2: "first chunk's mma issued"}}
 FAMILY = {1: "quant_rows", 2: "quant_vec", 3: "wgmma", 4: "mma"}
 HEADER_BYTES = 16
 
@@ -292,6 +296,38 @@ def summarize(ev: np.ndarray, meta: dict) -> list[str]:
     return lines
 
 
+def mark_lines(ev: np.ndarray, meta: dict) -> list[str]:
+    """Lines of text: for each phase mark (what >= MARK) of the GEMM blocks of
+    the middle calls, p10 / median / p90 over the blocks of the mark's time
+    after that block's wait returned (us); no lines where nothing was marked."""
+    t, _ = event_times(ev)
+    calls = meta["calls"]
+    after: dict = {}
+    for tag, (role, call) in meta["tags"].items():
+        if role != "gemm" or not (max(1, calls // 4) <= call < calls - calls // 4):
+            continue
+        sel = ev["tag"] == int(tag)
+        e, tt = ev[sel], t[sel]
+        if not (e["what"] >= MARK).any():
+            continue
+        wait = np.full(int(e["block"].max()) + 1, np.nan)
+        w = e["what"] == WAIT
+        wait[e["block"][w]] = tt[w]
+        for what in list(np.unique(e["what"][e["what"] >= MARK])) + [END]:
+            m = e["what"] == what
+            family = kernel_name(int(e["kernel"][m][0]), meta.get("kernel_base", 1000)).split("/")[0]
+            name = "end" if what == END else MARK_NAMES.get(family, {}).get(int(what), f"mark {int(what) - MARK}")
+            after.setdefault(name, []).extend(((tt[m] - wait[e["block"][m]]) / 1e3).tolist())
+    lines = []
+    for name, v in after.items():
+        v = np.asarray(v)
+        v = v[~np.isnan(v)]
+        if len(v):
+            lines.append(f"  gemm phase after its wait: {name:24s} p10 {np.percentile(v, 10):6.2f}  "
+                         f"median {np.median(v):6.2f}  p90 {np.percentile(v, 90):6.2f} us")
+    return lines
+
+
 def chart(ev: np.ndarray, meta: dict, call: int, step_us: float = 0.5, width: int = 100) -> list[str]:
     """One line per SM, `width` columns of `step_us` from 10 us before the
     previous call's GEMM ended: '-' that GEMM, 'q' this call's quantization,
@@ -335,7 +371,7 @@ def main() -> None:
         for p in a.analyze:
             z = np.load(p)
             ev, meta = z["events"], json.loads(str(z["meta"]))
-            print("\n".join(summarize(ev, meta)))
+            print("\n".join(summarize(ev, meta) + mark_lines(ev, meta)))
             if a.chart is not None:
                 print("\n".join(chart(ev, meta, a.chart)))
         return
@@ -344,7 +380,7 @@ def main() -> None:
         ev, meta = record(a.m, a.n, a.k, a.calls, variant)
         name = f"tl_m{a.m}_n{a.n}_k{a.k}_{variant.replace('=', '') or 'default'}.npz"
         np.savez_compressed(a.out / name, events=ev, meta=json.dumps(meta))
-        print("\n".join(summarize(ev, meta)), flush=True)
+        print("\n".join(summarize(ev, meta) + mark_lines(ev, meta)), flush=True)
         if a.chart is not None:
             print("\n".join(chart(ev, meta, a.chart)))
 

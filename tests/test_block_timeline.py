@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.block_timeline import EVENT, END, START, WAIT, blocks_of, chart, event_times, summarize, timer_tick
+from scripts.block_timeline import (EVENT, END, MARK, START, WAIT, blocks_of, chart, event_times, mark_lines, summarize,
+                                    timer_tick)
 
 CLOCK_GHZ = 1.98
 
@@ -106,3 +107,25 @@ def test_chart_marks_each_kernel_on_its_sm():
     # then call 1's GEMM block, waiting one column and computing after.
     assert lines[1] == "SM  0 | --------*qgGGGGGGGG          |"
     assert lines[2] == "SM  1 |  --------  gGGGGGGG          |"
+
+
+def test_marks_are_timed_after_each_blocks_wait():
+    """Phase marks (what >= MARK) of the GEMM blocks: their time after the
+    block's own wait, named for the kernel family; the summary ignores them."""
+    ev, meta = _two_calls_events()
+    ev["kernel"] = np.where(ev["kernel"] == 30064, 40408, ev["kernel"])  # the GEMM as the mma.sync K-split kernel
+    rows = []
+    for call in range(3):
+        base = 5_000.0 + call * 10_000.0
+        for b in range(2):  # 4 and 6 us after each block's wait (which is 1 us apart between the blocks)
+            rows += [(b, 40408, MARK, b, 100 + call, base + 2_000 + 1_000 * b + 4_000),
+                     (b, 40408, MARK + 1, b, 100 + call, base + 2_000 + 1_000 * b + 6_000)]
+    marks = _events(rows, tick=1)
+    both = np.concatenate([ev, marks])
+    lines = mark_lines(both, meta)
+    assert len(lines) == 3  # the two marks and the end
+    loop = next(ln for ln in lines if "K loop done (warp 0)" in ln)
+    assert "median   4.00" in loop
+    assert "median   6.00" in next(ln for ln in lines if "partial sums in place" in ln)
+    assert summarize(both, meta)[1:] == summarize(ev, meta)[1:]  # (the first line counts the events)
+    assert mark_lines(ev, meta) == []

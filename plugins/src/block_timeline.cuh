@@ -27,7 +27,7 @@ namespace is {
 // variant: threads a block for the quantization kernels, the token tile BT for
 // the wgmma kernel, warps a block for the mma.sync kernel.
 enum : uint16_t { kTlQuantRows = 1, kTlQuantVec = 2, kTlWgmma = 3, kTlMma = 4 };
-enum : uint8_t { kTlStart = 0, kTlWaitDone = 1, kTlEnd = 2 };
+enum : uint8_t { kTlStart = 0, kTlWaitDone = 1, kTlEnd = 2, kTlMark = 3 };
 
 struct TimelineEvent {
   uint64_t ns;      // %globaltimer
@@ -114,11 +114,17 @@ extern "C" int is_timeline_attach(void* buf, uint32_t cap);
 // holds (one thread a block: every thread of some kernels waits).
 #define IS_TL_WAIT_DONE(cond, kernel, ptr) \
   if (cond) ::is::timeline_event((uint16_t)(kernel), ::is::kTlWaitDone, ::is::timeline_tag(ptr))
+// A phase mark inside a block (what >= kTlMark: read by a diagnosis, ignored by block_timeline.py's summary).
+#define IS_TL_MARK(cond, kernel, what, ptr) \
+  if (cond) ::is::timeline_event((uint16_t)(kernel), (uint8_t)(what), ::is::timeline_tag(ptr))
 
 #else
 
 #define IS_TL_BLOCK(kernel, ptr) \
   do {                           \
+  } while (0)
+#define IS_TL_MARK(cond, kernel, what, ptr) \
+  do {                                      \
   } while (0)
 #define IS_TL_WAIT_DONE(cond, kernel, ptr) \
   do {                                     \

@@ -127,8 +127,6 @@ inline int device_attribute(int fallback) {
 
 // Whether the current device runs programmatic dependent launch (sm_90+).
 inline bool has_pdl() { return device_attribute<cudaDevAttrComputeCapabilityMajor>(0) >= 9; }
-// Whether it runs thread-block clusters and distributed shared memory (sm_90+).
-inline bool has_clusters() { return device_attribute<cudaDevAttrComputeCapabilityMajor>(0) >= 9; }
 
 // The launch attribute that groups blocks into thread-block clusters of
 // (1, 1, cluster_z) (split-K over grid z).

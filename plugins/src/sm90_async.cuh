@@ -2,11 +2,9 @@
 // them and for the microbenchmarks that rebuild its loop (plugins/tests/
 // decode_chain.cu, wgmma_loop_rate.cu): mbarriers, TMA and cp.async copies
 // completing on them, wgmma fences and waits, named and cluster barriers,
-// register hand-over (setmaxnreg), the shared-memory matrix descriptor; and
-// the cluster barriers and DSMEM stores of the mma.sync GEMM's cooperative
-// quantization (w4a8_gemm.cu, kClusterQuant).
-// Inline PTX valid on sm_90a (the cluster operations on sm_90); every
-// function is inline and emitted only where a sm_90 kernel body calls it.
+// register hand-over (setmaxnreg), the shared-memory matrix descriptor.
+// Inline PTX valid on sm_90a only; every function is inline and emitted only
+// where a sm_90a kernel body calls it.
 #pragma once
 
 #include <cuda.h>
@@ -85,35 +83,6 @@ __device__ __forceinline__ uint32_t cluster_rank() {
   uint32_t r;
   asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
   return r;
-}
-// The split form of the cluster barrier: arrive early without ordering any
-// memory, wait later (acquire) where the other blocks must have arrived; the
-// work between the two overlaps their arrival. (Used before a block's first
-// store into another block's shared memory: every block of the cluster must
-// have started by then.)
-__device__ __forceinline__ void cluster_arrive_relaxed() {
-  asm volatile("barrier.cluster.arrive.relaxed.aligned;" ::: "memory");
-}
-__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.aligned;" ::: "memory"); }
-// Blocks in this block's cluster.
-__device__ __forceinline__ uint32_t cluster_size() {
-  uint32_t n;
-  asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
-  return n;
-}
-// The shared::cluster address of shared address `local` (smem_u32) in cluster block `rank`.
-__device__ __forceinline__ uint32_t map_to_rank(uint32_t local, uint32_t rank) {
-  uint32_t remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"(rank));
-  return remote;
-}
-// Stores of 4 and 8 bytes at a shared::cluster address (map_to_rank); visible
-// to the other blocks after a release/acquire cluster barrier (cluster_sync).
-__device__ __forceinline__ void st_cluster_u32(uint32_t remote, uint32_t v) {
-  asm volatile("st.shared::cluster.u32 [%0], %1;" ::"r"(remote), "r"(v) : "memory");
-}
-__device__ __forceinline__ void st_cluster_v2(uint32_t remote, uint32_t v0, uint32_t v1) {
-  asm volatile("st.shared::cluster.v2.u32 [%0], {%1, %2};" ::"r"(remote), "r"(v0), "r"(v1) : "memory");
 }
 // Read a 32-bit word at `local`'s offset in the shared memory of cluster block `rank`.
 __device__ __forceinline__ uint32_t ld_cluster_u32(const void* local, uint32_t rank) {

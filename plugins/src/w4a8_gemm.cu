@@ -49,7 +49,6 @@
 #include "common.cuh"
 #include "gemm_paths.h"
 #include "int4_unpack.cuh"
-#include "sm90_async.cuh"
 
 namespace is {
 
@@ -124,129 +123,23 @@ constexpr int kFusedMaxSmem = 32 * 1024;
 // Bytes between fused rows in shared memory: 16-byte aligned, plus the pad.
 __host__ __device__ constexpr int64_t fused_row_bytes(int64_t K) { return (K + 15) / 16 * 16 + kFusedRowPad; }
 
-// kClusterQuant (K-split shape, M <= kClusterQuantRows, sm_90; off unless
-// IS_CLUSTER_QUANT asks, see cluster_quant_size): the blocks of a cluster
-// (2, 4 or 8 consecutive 16-column blocks) quantize X together, each block
-// one 1/cluster share of every row's 16-byte vectors, so that X is read once
-// per cluster instead of twice per block (what made the block-fused form
-// above lose from M = 3, PERF.md "eighth session"):
-//  1. each warp takes rows warp and warp + 8: its share's max |x| (L2, four
-//     16-byte loads in flight a lane), reduced over the warp and stored into
-//     slot [rank][m] of every block's part_max (DSMEM stores);
-//  2. cluster barrier (release / acquire): every block holds all the slots;
-//  3. the row's max over the slots (max is exact in any order: the bits of
-//     the quantization kernel), then the share quantized (its vectors again,
-//     now from L1) and its bytes stored into the same place of every block's
-//     rows (fused_xq, the layout of the block-fused form);
-//  4. cluster barrier: every block holds all M rows whole, and reads its A
-//     fragments from them as the block-fused form does.
-// A block may store into another block's shared memory only once that block
-// has started: the kernel arrives on the cluster barrier at its start and
-// waits for that barrier before step 1's stores, when it has long completed.
-constexpr int kClusterQuantRows = 16;
-constexpr int kMaxQuantCluster = 8;
-
-template <typename T, int kKWarps>
-__device__ __forceinline__ void cluster_quantize_rows(const T* __restrict__ x, int M, int K, int8_t* rows,
-                                                      float* row_sa,
-                                                      float (*part_max)[kClusterQuantRows]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  static_assert(kClusterQuantRows % kKWarps == 0, "rows are dealt to the warps evenly");
-  constexpr int kRowsPerWarp = kClusterQuantRows / kKWarps;
-  constexpr int kN = Vec16<T>::kN;
-  constexpr int kInFlight = 4;  // 16-byte loads a lane issues before it reduces them
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const uint32_t rank = cluster_rank(), size = cluster_size();
-  const int n_vec = K / kN;
-  const int v_begin = (int)((int64_t)n_vec * rank / size), v_end = (int)((int64_t)n_vec * (rank + 1) / size);
-  float share_max[kRowsPerWarp];
-#pragma unroll
-  for (int j = 0; j < kRowsPerWarp; ++j) {
-    const int m = warp + j * kKWarps;  // warp-uniform
-    float a = 0.f;
-    if (m < M) {
-      const uint4* row = reinterpret_cast<const uint4*>(x + (size_t)m * K);
-      for (int i = v_begin + lane; i < v_end; i += 32 * kInFlight) {
-        Vec16<T> v[kInFlight];
-#pragma unroll
-        for (int u = 0; u < kInFlight; ++u) v[u].raw = i + 32 * u < v_end ? __ldg(row + i + 32 * u) : make_uint4(0, 0, 0, 0);
-#pragma unroll
-        for (int u = 0; u < kInFlight; ++u)
-#pragma unroll
-          for (int e = 0; e < kN; ++e) a = fmaxf(a, fabsf(v[u].get(e)));
-      }
-    }
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, off));
-    share_max[j] = a;
-  }
-  cluster_wait();  // the arrive at the kernel's start: every block of the cluster runs
-#pragma unroll
-  for (int j = 0; j < kRowsPerWarp; ++j) {
-    const int m = warp + j * kKWarps;
-    if (m < M && lane < (int)size) st_cluster_u32(map_to_rank(smem_u32(&part_max[rank][m]), lane), __float_as_uint(share_max[j]));
-  }
-  cluster_sync();  // every block's slots are complete
-#pragma unroll
-  for (int j = 0; j < kRowsPerWarp; ++j) {
-    const int m = warp + j * kKWarps;
-    if (m >= M) continue;
-    float amax = part_max[0][m];
-    for (uint32_t src = 1; src < size; ++src) amax = fmaxf(amax, part_max[src][m]);
-    const float inv = quant_inverse_scale(amax);
-    if (lane == 0) row_sa[m] = quant_scale(amax);
-    const uint4* row = reinterpret_cast<const uint4*>(x + (size_t)m * K);
-    const uint32_t out = smem_u32(rows + m * fused_row_bytes(K));
-    for (int i = v_begin + lane; i < v_end; i += 32) {
-      Vec16<T> vec;
-      vec.raw = __ldg(row + i);
-      uint32_t word[kN / 4];
-#pragma unroll
-      for (int e = 0; e < kN; ++e) {
-        const uint32_t q = (uint8_t)quantize_one(vec.get(e), inv);
-        word[e / 4] = e % 4 == 0 ? q : word[e / 4] | (q << (8 * (e % 4)));
-      }
-      for (uint32_t dst = 0; dst < size; ++dst) {
-        const uint32_t remote = map_to_rank(out + i * kN, dst);
-        if constexpr (kN == 8) st_cluster_v2(remote, word[0], word[1]);
-        else st_cluster_u32(remote, word[0]);
-      }
-    }
-  }
-  cluster_sync();  // every block holds all rows (and its own row_sa)
-#endif
-}
-
-template <typename T, bool kIntScale, int W, int kKWarps, bool kRows16, bool kFusedQuant = false,
-          bool kClusterQuant = false>
+template <typename T, bool kIntScale, int W, int kKWarps, bool kRows16, bool kFusedQuant = false>
 __global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32, kKWarps == 1 ? 1 : 2)
 w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const float* __restrict__ sa,
                  const uint32_t* __restrict__ wq, const int32_t* __restrict__ S, const float* __restrict__ s_float,
                  const float* __restrict__ C, const T* __restrict__ bias, T* __restrict__ y, int M, int N, int K,
                  int group_size) {
-  static_assert(!kFusedQuant || (kKWarps > 1 && (kClusterQuant || !kRows16)),
-                "fused quantization: K-split blocks, M <= 8 (M <= 16 in clusters)");
-  static_assert(!kClusterQuant || kFusedQuant, "the cluster form is a fused quantization");
+  static_assert(!kFusedQuant || (kKWarps > 1 && !kRows16), "fused quantization: K-split blocks, M <= 8");
   // Timeline build only (block_timeline.cuh): variant W * 100 + kKWarps.
   constexpr int kTlKernel = kTlMma * 10000 + W * 100 + kKWarps;
   IS_TL_BLOCK(kTlKernel, y);
   allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if constexpr (kClusterQuant) cluster_arrive_relaxed();  // waited for in cluster_quantize_rows
-#elif defined(__CUDA_ARCH__)
-  if constexpr (kClusterQuant) {  // never launched below sm_90 (cluster_quant_size): no body there
-    __trap();
-    return;
-  }
-#endif
   constexpr int kChunk = 32 * W;
-  // (3 with fused quantization at M <= 8: 4 spill there, 120-136 bytes in the cluster form.)
-  constexpr int kStages = kFusedQuant && !kRows16 ? 3 : kStagesFor<kKWarps, kRows16>;
+  // (3 with fused quantization: its prologue's registers leave no room for 4 without spills.)
+  constexpr int kStages = kFusedQuant ? 3 : kStagesFor<kKWarps, kRows16>;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int r = lane >> 2, t = lane & 3;
-  // kClusterQuant: the grid's 16-column blocks are (x, z), clusters along z.
-  const int block_n = kClusterQuant ? blockIdx.x * gridDim.z + blockIdx.z : blockIdx.x;
-  const int n_warp = kKWarps == 1 ? (block_n * kWarps + warp) * (kNT * 8) : block_n * (kNT * 8);
+  const int n_warp = kKWarps == 1 ? (blockIdx.x * kWarps + warp) * (kNT * 8) : blockIdx.x * (kNT * 8);
   if (kKWarps == 1 && n_warp >= N) return;  // only the N-split shape has idle warps, and no barrier
   const int m0 = blockIdx.y * 16;
   const int G = K / group_size;
@@ -261,8 +154,6 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   extern __shared__ __align__(16) int8_t fused_xq[];  // kFusedQuant: [M][fused_row_bytes(K)]
   const uint32_t a_smem = static_cast<uint32_t>(__cvta_generic_to_shared(fused_xq)) +
                           (uint32_t)(min(r, M - 1) * fused_row_bytes(K) + 8 * W * t);
-  const uint32_t a_smem1 = static_cast<uint32_t>(__cvta_generic_to_shared(fused_xq)) +
-                           (uint32_t)(min(r + 8, M - 1) * fused_row_bytes(K) + 8 * W * t);  // (kRows16)
   const int8_t* a_row1 = xq + (size_t)min(m0 + r + 8, M - 1) * K + 8 * W * t;
   const uint32_t* b_row[kNT];
 #pragma unroll
@@ -309,19 +200,11 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       if constexpr (W == 1) {
         const uint2 q = lds64(a_smem + kc);
         f.a0[0] = q.x; f.a0[1] = q.y;
-        if constexpr (kRows16) {
-          const uint2 q1 = lds64(a_smem1 + kc);
-          f.a1[0] = q1.x; f.a1[1] = q1.y;
-        }
       } else {
 #pragma unroll
         for (int v = 0; v < 2 * W; v += 4) {
           const uint4 q = lds128(a_smem + kc + 4 * v);
           f.a0[v] = q.x; f.a0[v + 1] = q.y; f.a0[v + 2] = q.z; f.a0[v + 3] = q.w;
-          if constexpr (kRows16) {
-            const uint4 q1 = lds128(a_smem1 + kc + 4 * v);
-            f.a1[v] = q1.x; f.a1[v + 1] = q1.y; f.a1[v + 2] = q1.z; f.a1[v + 3] = q1.w;
-          }
         }
       }
       return;
@@ -344,17 +227,16 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   auto a1_hi = [](const Frag& f, int s) -> uint32_t { if constexpr (kRows16) return f.a1[2 * s + 1]; else return 0u; };
 
   const int c_begin = g_begin * chunks_per_group, c_end = g_end * chunks_per_group;
+  // Every stage's weights are copied before the wait (PERF.md, ninth
+  // session: copying only 1-3 of the 4 early measured 1.04-1.15x slower).
   Frag frag[kStages];
 #pragma unroll
   for (int s = 0; s < kStages; ++s)
     if (c_begin + s < c_end) load_b(c_begin + s, frag[s]);
   wait_for_prerequisite_grid();  // X (fused) or xq and sa are complete from here on (see common.cuh)
   IS_TL_WAIT_DONE(threadIdx.x == 0, kTlKernel, y);
-  __shared__ float fused_sa[kClusterQuant ? kClusterQuantRows : kFusedRows];
-  if constexpr (kClusterQuant) {
-    __shared__ float part_max[kMaxQuantCluster][kClusterQuantRows];  // [source block][row]
-    cluster_quantize_rows<T, kKWarps>(x, M, K, fused_xq, fused_sa, part_max);
-  } else if constexpr (kFusedQuant) {
+  __shared__ float fused_sa[kFusedRows];
+  if constexpr (kFusedQuant) {
     // Row maxima over all of K: each thread a strided share of 16-byte
     // vectors, then warps (shuffles) and the block (shared memory).
     __shared__ float fused_inv[kFusedRows];
@@ -427,6 +309,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
           mma_s8(p[j], frag[st].a0[2 * s], a1_lo(frag[st], s), frag[st].a0[2 * s + 1], a1_hi(frag[st], s), b0, b1);
         }
       }
+      IS_TL_MARK(threadIdx.x == 0 && c == c_begin, kTlKernel, kTlMark + 2, y);  // timeline build: first chunk's mma issued
       if ((c + 1) % chunks_per_group == 0) {
         // The group is complete: the per-group scale, the integer epilogue of
         // the paper (or the float baseline), then a fresh partial sum.
@@ -451,6 +334,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
     }
   }
 
+  IS_TL_MARK(threadIdx.x == 0, kTlKernel, kTlMark, y);  // timeline build: warp 0's K loop done
   if constexpr (kKWarps > 1) {
     // Sum the warps' partials in a fixed order (deterministic for floats too); warp 0 finishes.
     __shared__ Acc<kIntScale> part[kKWarps][kNT * 4][32];
@@ -459,6 +343,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
 #pragma unroll
       for (int i = 0; i < 4; ++i) part[warp][j * 4 + i][lane] = acc[j][i];
     __syncthreads();
+    IS_TL_MARK(threadIdx.x == 0, kTlKernel, kTlMark + 1, y);  // timeline build: every warp's partial sums in place
     if (warp != 0) return;
 #pragma unroll
     for (int j = 0; j < kNT; ++j)
@@ -526,78 +411,12 @@ static bool use_fused_quant(const void* x, int64_t M, int64_t N, int64_t K) {
          K % 8 == 0 && aligned16(x) && M * fused_row_bytes(K) <= kFusedMaxSmem;
 }
 
-// The cluster size of the cooperative quantization (kClusterQuant), or 0
-// where the GEMM does not take it. Written without a GPU to run it on
-// (2026-12-01) and therefore off unless IS_CLUSTER_QUANT=2, 4 or 8 (read on
-// every call, a measurement knob like IS_FUSED_QUANT) names the cluster:
-// the default stays what was measured. Where it applies: sm_90 and later
-// (clusters), the K-split grid (M <= 16 rows: one m16 tile), chunks of 128
-// k (W = 4: group sizes >= 128), rows of 16-byte vectors, and all M
-// rows in at most kClusterQuantMaxSmem of shared memory, so that two 8-warp
-// blocks still fit an SM (228 KB) beside their ~8.5 KB of static shared memory.
-constexpr int64_t kClusterQuantMaxSmem = 96 * 1024;
-
-static int cluster_quant_size(const void* x, int64_t M, int64_t N, int64_t K, int group_size) {
-  const char* env = std::getenv("IS_CLUSTER_QUANT");
-  if (env == nullptr) return 0;
-  const int size = std::atoi(env);
-  if (size != 2 && size != 4 && size != 8) return 0;
-  static_assert(kMaxQuantCluster == 8, "part_max holds a slot per block of the largest cluster");
-  const bool ok = has_clusters() && M <= kClusterQuantRows && use_k_split(M, N) && group_size >= 128 &&
-                  K % 8 == 0 && aligned16(x) && M * fused_row_bytes(K) <= kClusterQuantMaxSmem;
-  return ok ? size : 0;
-}
-
-// Whether the GEMM quantizes X itself (either fused form), so that the quantization kernel is not launched.
-static bool gemm_quantizes_x(const void* x, int64_t M, int64_t N, int64_t K, int group_size) {
-  return cluster_quant_size(x, M, N, K, group_size) > 0 || use_fused_quant(x, M, N, K);
-}
-
-// The cluster form's kernels take up to kClusterQuantMaxSmem of dynamic
-// shared memory, above the default 48 KB: allowed once per kernel and process.
-template <typename T, bool kIntScale, bool kRows16>
-static cudaError_t cluster_quant_kernel_ready() {
-  static const cudaError_t ready =
-      cudaFuncSetAttribute(w4a8_gemm_kernel<T, kIntScale, 4, kKSplitWarps, kRows16, true, true>,
-                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kClusterQuantMaxSmem);
-  return ready;
-}
-
-template <typename T, bool kIntScale>
-static int launch_cluster_quant_gemm(const T* x, const Workspace& ws, const uint32_t* wq, const int32_t* S, const float* s_float,
-                                     const float* C, const T* bias, T* y, int M, int N, int K, int group_size,
-                                     int cluster, cudaStream_t stream) {
-  // Clusters along z: (blocks / cluster, 1, cluster); the kernel's 16-column
-  // block is x * cluster + z. Blocks past N (the last cluster's padding)
-  // read the last column and store nothing, but take their share of X.
-  const int64_t blocks = (k_split_blocks_n(N) + cluster - 1) / cluster * cluster;
-  dim3 grid((unsigned)(blocks / cluster), 1, (unsigned)cluster);
-  const size_t smem = (size_t)M * fused_row_bytes(K);
-  if (M <= 8) {
-    IS_CUDA_TRY((cluster_quant_kernel_ready<T, kIntScale, false>()));
-    IS_CUDA_TRY(launch_dependent(w4a8_gemm_kernel<T, kIntScale, 4, kKSplitWarps, false, true, true>, grid,
-                                 dim3(kKSplitWarps * 32), smem, cluster, stream, x, (const int8_t*)ws.xq,
-                                 (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size));
-  } else {
-    IS_CUDA_TRY((cluster_quant_kernel_ready<T, kIntScale, true>()));
-    IS_CUDA_TRY(launch_dependent(w4a8_gemm_kernel<T, kIntScale, 4, kKSplitWarps, true, true, true>, grid,
-                                 dim3(kKSplitWarps * 32), smem, cluster, stream, x, (const int8_t*)ws.xq,
-                                 (const float*)ws.sa, wq, S, s_float, C, bias, y, M, N, K, group_size));
-  }
-  IS_LAUNCH_CHECK();
-  return 0;
-}
 
 template <typename T, bool kIntScale, int W>
 static int launch_gemm_typed(const T* x, const Workspace& ws, const uint32_t* wq, const int32_t* S,
                              const float* s_float, const float* C, const T* bias, T* y, int M, int N, int K,
                              int group_size, cudaStream_t stream) {
   if ((M + 15) / 16 > 65535) return IS_ERR_BAD_SHAPE;
-  if constexpr (W == 4) {
-    if (const int cluster = cluster_quant_size(x, M, N, K, group_size))
-      return launch_cluster_quant_gemm<T, kIntScale>(x, ws, wq, S, s_float, C, bias, y, M, N, K, group_size, cluster,
-                                                     stream);
-  }
   if (use_k_split(M, N)) {
     dim3 grid((unsigned)k_split_blocks_n(N), (M + 15) / 16);
     const bool fused = use_fused_quant(x, M, N, K);
@@ -649,10 +468,8 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
     return launch_wgmma_gemm(ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
                              (int)M, (int)N, (int)K, group_size, stream);
   }
-  // At M = 1 with K <= 8192 on a one-wave grid the K-split GEMM quantizes X
-  // itself (use_fused_quant; no workspace traffic), and in clusters where
-  // IS_CLUSTER_QUANT asks (cluster_quant_size).
-  if (!gemm_quantizes_x(x, M, N, K, group_size))
+  // At M = 1 with K <= 8192 on a one-wave grid the K-split GEMM quantizes X itself (use_fused_quant; no workspace traffic).
+  if (!use_fused_quant(x, M, N, K))
     if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kNatural, stream)) return e;
   const auto* w = reinterpret_cast<const uint32_t*>(wq);
   // Chunk of 32*W k values, never larger than a group.
