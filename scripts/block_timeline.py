@@ -229,6 +229,12 @@ def overlapping(a: dict, b: dict, at: np.ndarray) -> np.ndarray:
     return res
 
 
+def middle_calls(calls: int) -> range:
+    """The calls a summary averages over: the first and last quarter left out
+    (the graph's start and end are not the steady state of back-to-back layers)."""
+    return range(max(1, calls // 4), calls - calls // 4)
+
+
 def summarize(ev: np.ndarray, meta: dict) -> list[str]:
     """Lines of text: per kernel of a call, averaged over the middle calls, the
     first / median / last block start, wait return and end (us after the end
@@ -237,7 +243,7 @@ def summarize(ev: np.ndarray, meta: dict) -> list[str]:
     t, spread = event_times(ev)
     bl = blocks_of(ev, t, meta)
     calls = meta["calls"]
-    mid = [j for j in range(max(1, calls // 4), calls - calls // 4) if ("gemm", j - 1) in bl and ("gemm", j) in bl]
+    mid = [j for j in middle_calls(calls) if ("gemm", j - 1) in bl and ("gemm", j) in bl]
     tick = timer_tick(ev["ns"])
     lines = [f"M={meta['m']} N={meta['n']} K={meta['k']} {meta['variant'] or 'default'} on {meta['gpu']}: "
              f"{len(ev)} events, global timer step {tick:.0f} ns"
@@ -301,23 +307,22 @@ def mark_lines(ev: np.ndarray, meta: dict) -> list[str]:
     the middle calls, p10 / median / p90 over the blocks of the mark's time
     after that block's wait returned (us); no lines where nothing was marked."""
     t, _ = event_times(ev)
-    calls = meta["calls"]
+    bl = blocks_of(ev, t, meta)
+    mid = middle_calls(meta["calls"])
     after: dict = {}
     for tag, (role, call) in meta["tags"].items():
-        if role != "gemm" or not (max(1, calls // 4) <= call < calls - calls // 4):
+        if role != "gemm" or call not in mid or (role, call) not in bl:
             continue
-        sel = ev["tag"] == int(tag)
-        e, tt = ev[sel], t[sel]
+        e, tt = ev[ev["tag"] == int(tag)], t[ev["tag"] == int(tag)]
         if not (e["what"] >= MARK).any():
             continue
-        wait = np.full(int(e["block"].max()) + 1, np.nan)
-        w = e["what"] == WAIT
-        wait[e["block"][w]] = tt[w]
-        for what in list(np.unique(e["what"][e["what"] >= MARK])) + [END]:
+        d = bl[(role, call)]
+        for what in np.unique(e["what"][e["what"] >= MARK]):
             m = e["what"] == what
             family = kernel_name(int(e["kernel"][m][0]), meta.get("kernel_base", 1000)).split("/")[0]
-            name = "end" if what == END else MARK_NAMES.get(family, {}).get(int(what), f"mark {int(what) - MARK}")
-            after.setdefault(name, []).extend(((tt[m] - wait[e["block"][m]]) / 1e3).tolist())
+            name = MARK_NAMES.get(family, {}).get(int(what), f"mark {int(what) - MARK}")
+            after.setdefault(name, []).extend(((tt[m] - d["wait"][e["block"][m]]) / 1e3).tolist())
+        after.setdefault("end", []).extend(((d["end"] - d["wait"]) / 1e3).tolist())
     lines = []
     for name, v in after.items():
         v = np.asarray(v)
