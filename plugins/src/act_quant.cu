@@ -57,10 +57,11 @@ template <typename T, bool kPermute>
 __global__ void __launch_bounds__(kQuantThreads)
 quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
                      int* __restrict__ zero_ints, int n_zero) {
-  IS_TL_BLOCK(kTlQuantRows * 10000 + kQuantThreads, x);  // timeline build only (block_timeline.cuh)
+  [[maybe_unused]] constexpr uint16_t kTlKernel = timeline_kernel(kTlQuantRows, kQuantThreads);
+  IS_TL_BLOCK(kTlKernel, x);  // timeline build only (block_timeline.cuh)
   allow_dependent_launch();  // the GEMM may start streaming weights now
   wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
-  IS_TL_WAIT_DONE(threadIdx.x == 0, kTlQuantRows * 10000 + kQuantThreads, x);
+  IS_TL_WAIT_DONE(threadIdx.x == 0, kTlKernel, x);
   zero_ints_grid(zero_ints, n_zero);
   const int64_t m = blockIdx.x;
   const T* row = x + m * K;
@@ -89,10 +90,11 @@ template <typename T, bool kPermute, int kThreads>
 __global__ void __launch_bounds__(kThreads)
 quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
                          int* __restrict__ zero_ints, int n_zero) {
-  IS_TL_BLOCK(kTlQuantVec * 10000 + kThreads, x);  // timeline build only (block_timeline.cuh)
+  [[maybe_unused]] constexpr uint16_t kTlKernel = timeline_kernel(kTlQuantVec, kThreads);
+  IS_TL_BLOCK(kTlKernel, x);  // timeline build only (block_timeline.cuh)
   allow_dependent_launch();  // the GEMM may start streaming weights now
   wait_for_prerequisite_grid();  // X is written, and the workspace read, by the kernels before this one
-  IS_TL_WAIT_DONE(threadIdx.x == 0, kTlQuantVec * 10000 + kThreads, x);
+  IS_TL_WAIT_DONE(threadIdx.x == 0, kTlKernel, x);
   zero_ints_grid(zero_ints, n_zero);
   constexpr int kN = Vec16<T>::kN;  // elements per vector: 8 (fp16/bf16) or 4 (fp32)
   const int64_t m = blockIdx.x;

@@ -23,17 +23,20 @@
 
 namespace is {
 
-// Kernel families (TimelineEvent::kernel / 10000); the remainder is the
+// Kernel families (TimelineEvent::kernel / kTlKernelBase); the remainder is the
 // variant: threads a block for the quantization kernels, the token tile BT for
 // the wgmma kernel, warps a block for the mma.sync kernel.
 enum : uint16_t { kTlQuantRows = 1, kTlQuantVec = 2, kTlWgmma = 3, kTlMma = 4 };
+// TimelineEvent::kernel of a family's variant (scripts/block_timeline.py's KERNEL_BASE).
+constexpr uint16_t kTlKernelBase = 10000;
+constexpr uint16_t timeline_kernel(uint16_t family, int variant) { return (uint16_t)(family * kTlKernelBase + variant); }
 enum : uint8_t { kTlStart = 0, kTlWaitDone = 1, kTlEnd = 2, kTlMark = 3 };
 
 struct TimelineEvent {
   uint64_t ns;      // %globaltimer
   uint64_t clk;     // %clock64 of this SM
   uint32_t smid;    // %smid
-  uint16_t kernel;  // family * 10000 + variant
+  uint16_t kernel;  // timeline_kernel(family, variant)
   uint8_t what;     // kTlStart, kTlWaitDone, kTlEnd
   uint8_t pad;
   uint32_t block;   // linear block index

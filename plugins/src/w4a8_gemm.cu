@@ -131,7 +131,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
                  int group_size) {
   static_assert(!kFusedQuant || (kKWarps > 1 && !kRows16), "fused quantization: K-split blocks, M <= 8");
   // Timeline build only (block_timeline.cuh): variant W * 100 + kKWarps.
-  constexpr int kTlKernel = kTlMma * 10000 + W * 100 + kKWarps;
+  [[maybe_unused]] constexpr uint16_t kTlKernel = timeline_kernel(kTlMma, W * 100 + kKWarps);
   IS_TL_BLOCK(kTlKernel, y);
   allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   constexpr int kChunk = 32 * W;

@@ -284,7 +284,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   constexpr int kProducerRegs = 40, kConsumerRegs = 232;  // 128 * 40 + 256 * 232 <= 65536
 
   // Timeline build only (block_timeline.cuh): variant BT.
-  constexpr int kTlKernel = kTlWgmma * 10000 + BT;
+  [[maybe_unused]] constexpr uint16_t kTlKernel = timeline_kernel(kTlWgmma, BT);
   IS_TL_BLOCK(kTlKernel, args.y);
   allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   extern __shared__ uint8_t smem_raw[];
