@@ -98,36 +98,7 @@ __device__ __forceinline__ void load_words(const void* p, uint32_t (&out)[W]) {
   }
 }
 
-// EXPERIMENT (tenth H200 session): compile-time variants of the mma.sync GEMM
-// for same-process A/Bs (scripts/build_variant.sh); 0 is the release kernel.
-//   1: weights loaded with L1::no_allocate (they stream once; keep L1 for xq and scales)
-//   2: as 1, plus an L2::evict_first policy on the weights
-//   4: weights with the L2::256B prefetch-size hint
-//   8: K-split blocks: C copied into shared memory (cp.async) before the wait, sa right after it
-//  16: K-split blocks at M <= 8 with K = 4096-like splits: 4 groups' scales in one 16-byte load
-#ifndef IS_MMA_VARIANT
-#define IS_MMA_VARIANT 0
-#endif
-constexpr int kMmaVariant = IS_MMA_VARIANT;
-
-// The weight words of a chunk (see load_words), under the variant's cache hints.
-template <int W>
-__device__ __forceinline__ void load_weight_words(const uint32_t* p, uint32_t (&out)[W], uint64_t policy) {
-  if constexpr (W == 4 && (kMmaVariant & 2) != 0) {
-    asm("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
-        : "=r"(out[0]), "=r"(out[1]), "=r"(out[2]), "=r"(out[3]) : "l"(p), "l"(policy));
-  } else if constexpr (W == 4 && (kMmaVariant & 1) != 0) {
-    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(out[0]), "=r"(out[1]), "=r"(out[2]), "=r"(out[3]) : "l"(p));
-  } else if constexpr (W == 4 && (kMmaVariant & 4) != 0) {
-    asm("ld.global.nc.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
-        : "=r"(out[0]), "=r"(out[1]), "=r"(out[2]), "=r"(out[3]) : "l"(p));
-  } else {
-    (void)policy;
-    load_words<W>(p, out);
-  }
-}
-
+// 4 bytes global -> shared without registers (sm_80+); cp.async.wait_all before use.
 __device__ __forceinline__ void cp_async4(uint32_t smem_addr, const void* src) {
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(smem_addr), "l"(src) : "memory");
 }
@@ -212,10 +183,9 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
     Acc<kIntScale> sc[kNT][2];
   };
   const int chunks_per_group = group_size / kChunk;
-  uint64_t policy = 0;
-  if constexpr ((kMmaVariant & 2) != 0) asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
   // Weights and scales: independent of the activations.
-  auto load_sc = [&](int c, Frag& f) {
+  auto load_b = [&](int c, Frag& f) {
+    const int kc = c * kChunk;
     const int g = c / chunks_per_group;
 #pragma unroll
     for (int j = 0; j < kNT; ++j)
@@ -224,15 +194,8 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
         if constexpr (kIntScale) f.sc[j][h] = __ldg(S + (size_t)col[j][h] * G + g);
         else f.sc[j][h] = __ldg(s_float + (size_t)col[j][h] * G + g);
       }
-  };
-  auto load_w = [&](int c, Frag& f) {
-    const int kc = c * kChunk;
 #pragma unroll
-    for (int j = 0; j < kNT; ++j) load_weight_words<W>(b_row[j] + kc / 8, f.b[j], policy);
-  };
-  auto load_b = [&](int c, Frag& f) {
-    load_sc(c, f);
-    load_w(c, f);
+    for (int j = 0; j < kNT; ++j) load_words<W>(b_row[j] + kc / 8, f.b[j]);
   };
   // Activations: written by the quantization kernel just before this one
   // (global memory), or (kFusedQuant) by this block (shared memory).
@@ -272,44 +235,30 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   // Every stage's weights are copied before the wait (PERF.md, ninth
   // session: copying only 1-3 of the 4 early measured 1.04-1.15x slower).
   Frag frag[kStages];
-  // Variant 16: a warp whose groups all fit its 4 stages, one group a chunk,
-  // starting at a multiple of 4 of a row whose G is one too, loads its 4
-  // groups' scales of each column with one 16-byte load.
-  constexpr bool kVecScaleKernel = (kMmaVariant & 16) != 0 && kIntScale && kKWarps > 1 && kStages == 4;
-  const bool vec_sc = kVecScaleKernel && chunks_per_group == 1 && G % 4 == 0 && g_begin % 4 == 0 &&
-                      c_end - c_begin <= kStages && (reinterpret_cast<uintptr_t>(S) & 15) == 0;
-  if (kVecScaleKernel && vec_sc) {
 #pragma unroll
-    for (int j = 0; j < kNT; ++j)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int4 v = __ldg(reinterpret_cast<const int4*>(S + (size_t)col[j][h] * G + g_begin));
-        if constexpr (kIntScale) {
-          frag[0].sc[j][h] = v.x; frag[1 % kStages].sc[j][h] = v.y;
-          frag[2 % kStages].sc[j][h] = v.z; frag[3 % kStages].sc[j][h] = v.w;
-        }
-      }
-#pragma unroll
-    for (int s = 0; s < kStages; ++s)
-      if (c_begin + s < c_end) load_w(c_begin + s, frag[s]);
-  } else {
-#pragma unroll
-    for (int s = 0; s < kStages; ++s)
-      if (c_begin + s < c_end) load_b(c_begin + s, frag[s]);
-  }
-  // Variant 8: the epilogue's C (and, after the wait, sa) into shared memory
-  // by warp 0's lanes, so that warp 0's epilogue after the reduction does
-  // not start with a round trip to L2 or DRAM.
-  constexpr bool kEpiSmem = (kMmaVariant & 8) != 0 && kKWarps > 1;
+  for (int s = 0; s < kStages; ++s)
+    if (c_begin + s < c_end) load_b(c_begin + s, frag[s]);
+  // The epilogue's factors into shared memory while the K loop runs, so that
+  // warp 0's epilogue after the K-split reduction does not start with a
+  // round trip to DRAM (C) or L2 (sa): C's 16 columns by cp.async before the
+  // wait (C is a weight, not written by the previous kernel), sa's rows right
+  // after it. cp.async holds no registers, which the 128-register K-split
+  // blocks have none left for. Only where it measured faster (PERF.md, tenth
+  // H200 session): the block-fused kernel (M = 1; sa is fused_sa there) and
+  // the 16-row one (M = 9-16); the 8-row kernel measured 1.07x slower at
+  // 4096x4096 M = 8 with it and even at M = 1-4, so it keeps its loads.
+  // (Prefetching the same lines into L1 instead measured slower everywhere:
+  // ninth session.)
+  constexpr bool kEpiSmem = kKWarps > 1 && (kFusedQuant || kRows16);
   __shared__ float epi_c[kEpiSmem ? kNT * 8 : 1], epi_sa[kEpiSmem ? 16 : 1];
-  if constexpr (kEpiSmem && kIntScale) {
+  if constexpr (kEpiSmem && kIntScale) {  // (the float baseline has no C)
     if (warp == 0 && lane < kNT * 8)
       cp_async4(static_cast<uint32_t>(__cvta_generic_to_shared(&epi_c[lane])), C + min(n_warp + lane, N - 1));
   }
   wait_for_prerequisite_grid();  // X (fused) or xq and sa are complete from here on (see common.cuh)
   IS_TL_WAIT_DONE(threadIdx.x == 0, kTlKernel, y);
-  if constexpr (kEpiSmem && !kFusedQuant) {
-    if (warp == 0 && lane < (kRows16 ? 16 : 8))
+  if constexpr (kEpiSmem && !kFusedQuant) {  // sa of the block's 16 rows (the last row again past M)
+    if (warp == 0 && lane < 16)
       cp_async4(static_cast<uint32_t>(__cvta_generic_to_shared(&epi_sa[lane])), sa + min(m0 + lane, M - 1));
   }
   if constexpr (kEpiSmem) asm volatile("cp.async.commit_group;" ::: "memory");
@@ -434,7 +383,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       }
   }
 
-  if constexpr (kEpiSmem) {
+  if constexpr (kEpiSmem) {  // warp 0's copies of C and sa have landed and are visible to all its lanes
     asm volatile("cp.async.wait_all;" ::: "memory");
     __syncwarp();
   }
@@ -448,8 +397,10 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       if (m >= M || n >= N) continue;
       float v;
       const float sa_m = kFusedQuant ? fused_sa[m] : kEpiSmem ? epi_sa[m - m0] : sa[m];
-      const float c_n = kEpiSmem ? epi_c[n - n_warp] : (kIntScale ? C[n] : 0.f);
-      if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa_m), c_n);
+      if constexpr (kIntScale) {
+        const float c_n = kEpiSmem ? epi_c[n - n_warp] : C[n];
+        v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa_m), c_n);
+      }
       else v = __fmul_rn(acc[j][i], sa_m);
       if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
       y[(size_t)m * N + n] = from_float<T>(v);
