@@ -101,6 +101,13 @@
 #define IS_WGMMA_BODY 0
 #endif
 
+// Decode tiles read the output's factors before the K loop (kEarlyFactors in
+// the kernel); 0 keeps them after it (a compile-time A/B switch:
+// scripts/build_variant.sh).
+#ifndef IS_WG_EARLY_FACTORS
+#define IS_WG_EARLY_FACTORS 1
+#endif
+
 namespace is {
 
 constexpr int kTileK = 128;             // k per pipeline stage (one 128-byte swizzle row of xq)
@@ -487,6 +494,36 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
   const int row = 64 * wg + 16 * (warp & 3) + g;  // this thread's channels: row and row + 8 of the block
+  // The output's per-thread factors (C and bias of its 2 channels, sa of its
+  // BT / 4 tokens), all loads in flight at once. Decode tiles (BT <= 16, one
+  // tile a block, not the slim blocks) read C and sa before the K loop: after
+  // it C was a round trip to DRAM on the block's critical path, behind the
+  // split's reduction (PERF.md, tenth H200 session; the mma.sync kernels'
+  // 16-row and block-fused forms gained 2-6% from the same move). The bias
+  // stays after the loop there (with C, bias and sa early the BT = 16
+  // kernels spilled 4-8 bytes), as do all factors of larger tiles and of the
+  // slim blocks: their registers are taken (168 at BT = 128; the slim blocks
+  // spilled 16-52 bytes), and there the loop, not the output's latency, sets
+  // the time.
+  constexpr bool kEarlyFactors = IS_WG_EARLY_FACTORS != 0 && BT <= 16 && kWalk == Walk::kGrid && kSlim == 0;
+  float early_cn[2], early_sam[BT / 8][2];  // (used only where kEarlyFactors; dead code elsewhere)
+  if constexpr (kEarlyFactors) {
+    if (splits == 1 || rank == 0) {  // only the split's leader writes Y
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int n = n0 + row + 8 * h;
+        early_cn[h] = kIntScale && n < N ? args.C[n] : 1.f;
+      }
+      wait_for_prerequisite_grid();  // sa is complete (the consumers' first stage needs the quantization kernel's xq anyway)
+#pragma unroll
+      for (int j = 0; j < BT / 8; ++j)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int m = m0 + 8 * j + 2 * t + c;
+          early_sam[j][c] = m < M ? args.sa[m] : 0.f;
+        }
+    }
+  }
   // The scale of channel row + 8h for k-tile kt's group: from the table, or
   // from stage s's 128 scales (landed with the stage).
   auto group_scale = [&](int s, int kt, int h) -> Scale {
@@ -750,12 +787,13 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   const T* bias = static_cast<const T*>(args.bias);
   T* y = static_cast<T*>(args.y);
   // Per-thread factors, loaded before the first shared-memory store so that
-  // the loads are all in flight at once.
+  // the loads are all in flight at once (C and sa read before the K loop
+  // where kEarlyFactors).
   float cn[2], bn[2], sam[BT / 8][2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int n = n0 + row + 8 * h;
-    cn[h] = kIntScale && n < N ? args.C[n] : 1.f;
+    cn[h] = kEarlyFactors ? early_cn[h] : kIntScale && n < N ? args.C[n] : 1.f;
     bn[h] = bias != nullptr && n < N ? to_float(bias[n]) : 0.f;
   }
 #pragma unroll
@@ -763,7 +801,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const int m = m0 + 8 * j + 2 * t + c;
-      sam[j][c] = m < M ? args.sa[m] : 0.f;
+      sam[j][c] = kEarlyFactors ? early_sam[j][c] : m < M ? args.sa[m] : 0.f;
     }
   // Both warpgroups' last wgmma have read their stages (the tile overwrites them).
   named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
