@@ -495,22 +495,22 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
   const int row = 64 * wg + 16 * (warp & 3) + g;  // this thread's channels: row and row + 8 of the block
   // The output's per-thread factors (C and bias of its 2 channels, sa of its
-  // BT / 4 tokens), all loads in flight at once. Decode tiles (BT <= 16, one
-  // tile a block, not the slim blocks) read C and sa before the K loop: after
-  // it C was a round trip to DRAM on the block's critical path, behind the
-  // split's reduction (PERF.md, tenth H200 session; the mma.sync kernels'
-  // 16-row and block-fused forms gained 2-6% from the same move). The bias
-  // stays after the loop there (with C, bias and sa early the BT = 16
-  // kernels spilled 4-8 bytes), as do all factors of larger tiles and of the
-  // slim blocks: their registers are taken (168 at BT = 128; the slim blocks
-  // spilled 16-52 bytes), and there the loop, not the output's latency, sets
-  // the time.
-  constexpr bool kEarlyFactors = IS_WG_EARLY_FACTORS != 0 && BT <= 16 && kWalk == Walk::kGrid && kSlim == 0;
-  // At BT = 16 only without a split: 12288x4096 M = 9-16 (2-way split)
-  // measured 1.5% slower with them early, 28672x4096 (none) 2% faster.
-  const bool early_factors = kEarlyFactors && (BT == 8 || splits == 1);
-  float early_cn[2], early_sam[BT / 8][2];  // (used only where early_factors; dead code where !kEarlyFactors)
-  if (early_factors) {
+  // BT / 4 tokens), all loads in flight at once. Blocks of 8-token tiles
+  // (M <= 8, one tile a block, not the slim blocks) read C and sa before the
+  // K loop: after it C was a round trip to DRAM on the block's critical path,
+  // behind the split's reduction. Measured on the H200 (PERF.md, tenth
+  // session; same-process A/Bs): 12288x4096 and 28672x4096 M = 1-8
+  // 1.02-1.03x faster, the slim blocks' shapes unchanged. At BT = 16 it was
+  // +2% at 28672x4096 (no split) but -1.3% at 12288x4096 (2-way split), and a
+  // runtime gate on the split made both BT = 16 kernels 1.5-3.5% slower
+  // (registers), so 16-token tiles keep their factors after the loop, as do
+  // larger tiles (registers taken: 168 at BT = 128; the loop, not the
+  // output's latency, sets their time) and the slim blocks (they spilled
+  // 16-52 bytes with them early). The bias stays after the loop (with C,
+  // bias and sa early the BT = 16 kernels spilled 4-8 bytes).
+  constexpr bool kEarlyFactors = IS_WG_EARLY_FACTORS != 0 && BT == 8 && kWalk == Walk::kGrid && kSlim == 0;
+  float early_cn[2], early_sam[BT / 8][2];  // (used only where kEarlyFactors; dead code elsewhere)
+  if constexpr (kEarlyFactors) {
     if (splits == 1 || rank == 0) {  // only the split's leader writes Y
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -791,12 +791,12 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   T* y = static_cast<T*>(args.y);
   // Per-thread factors, loaded before the first shared-memory store so that
   // the loads are all in flight at once (C and sa read before the K loop
-  // where early_factors).
+  // where kEarlyFactors).
   float cn[2], bn[2], sam[BT / 8][2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int n = n0 + row + 8 * h;
-    cn[h] = early_factors ? early_cn[h] : kIntScale && n < N ? args.C[n] : 1.f;
+    cn[h] = kEarlyFactors ? early_cn[h] : kIntScale && n < N ? args.C[n] : 1.f;
     bn[h] = bias != nullptr && n < N ? to_float(bias[n]) : 0.f;
   }
 #pragma unroll
@@ -804,7 +804,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const int m = m0 + 8 * j + 2 * t + c;
-      sam[j][c] = early_factors ? early_sam[j][c] : m < M ? args.sa[m] : 0.f;
+      sam[j][c] = kEarlyFactors ? early_sam[j][c] : m < M ? args.sa[m] : 0.f;
     }
   // Both warpgroups' last wgmma have read their stages (the tile overwrites them).
   named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
