@@ -256,6 +256,24 @@ def test_random_within_one_ulp(m, n, k, group_size, bias, name, gemm_path_2):
     assert d.max() <= 1, f"max ulp {d.max()}"
 
 
+# v22 reads the epilogue's factors before the K loop in the mma.sync K-split
+# kernels of M = 1 and M = 9-16 (C and sa by cp.async into shared memory) and
+# in the wgmma kernels of 8-token tiles (C and sa into registers, split leader
+# only): partial tiles (rows past M clamp their sa), a bias (read after the
+# loop as before) and the split's leader on decode shapes.
+@pytest.mark.parametrize("name", ["fp16", "bf16"])
+@pytest.mark.parametrize("m,n,k,path", [(12, 4096, 4096, "mma"), (9, 4096, 11008, "mma"), (15, 4096, 4096, "auto"),
+                                        (5, 12288, 4096, "auto"), (3, 28672, 4096, "wgmma")])
+def test_early_epilogue_factors_within_one_ulp(m, n, k, path, name, monkeypatch):
+    _set_path(monkeypatch, path)
+    seed = 7 * m + n
+    x, w, b, packed = random_case_cached(m, n, k, 128, DTYPES[name], True, seed)
+    ref = random_reference(m, n, k, 128, name, True, seed)
+    y = _run_int(x, w, b, name, 128, packed)
+    assert not np.isnan(y.astype(np.float32)).any(), "an output was not written"
+    assert ulp_distance(y, ref).max() <= 1
+
+
 @pytest.mark.parametrize("k", [4096, 4100, 20000])  # one-pass vector kernel; K % 8 != 0 and K too long: two-pass kernel
 @pytest.mark.parametrize("name", ["fp16", "fp32", "bf16"])
 def test_activation_quantization_bit_exact(name, k):
