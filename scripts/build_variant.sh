@@ -9,23 +9,25 @@
 #   SOURCE=w4a8_wgmma bash scripts/build_variant.sh build/late -DIS_WG_EARLY_FACTORS=0
 #   # then on the GPU: LIBS="late=build/late" bash scripts/try_variants.sh ... (or ab_libraries.sh)
 #
-# Needs an up-to-date build/plugins (`cmake --build build/plugins --target is_kernels`).
+# Needs an up-to-date build/plugins (`cmake --build build/plugins --target is_kernels`),
+# or BUILD=another configured build folder of plugins/ whose objects to link.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest="${1:?usage: build_variant.sh DEST_DIR -DNAME=VALUE ...}"
 shift
 src="${SOURCE:-w4a8_gemm}"
-objs=build/plugins/CMakeFiles/is_kernel_objs.dir/src
+build="${BUILD:-build/plugins}"
+objs="$build/CMakeFiles/is_kernel_objs.dir/src"
 [ -f "plugins/src/$src.cu" ] || { echo "build_variant.sh: no plugins/src/$src.cu" >&2; exit 1; }
 link=()
 for o in act_quant w4a8_gemm w4a8_wgmma; do
   if [ "$o" = "$src" ]; then link+=("$dest/$o.cu.o"); continue; fi
-  [ -f "$objs/$o.cu.o" ] || { echo "build_variant.sh: $objs/$o.cu.o missing: build build/plugins first" >&2; exit 1; }
+  [ -f "$objs/$o.cu.o" ] || { echo "build_variant.sh: $objs/$o.cu.o missing: build $build first" >&2; exit 1; }
   link+=("$objs/$o.cu.o")
 done
 mkdir -p "$dest"
 # The same flags as build/plugins' objects (flags.make), plus the definitions given.
-gencode="$(sed -n 's/^IS_CUDA_GENCODE:STRING=//p' build/plugins/CMakeCache.txt)"
+gencode="$(sed -n 's/^IS_CUDA_GENCODE:STRING=//p' "$build/CMakeCache.txt")"
 gencode="${gencode//;/ }"
 nvcc -O3 -DNDEBUG -Xcompiler=-fPIC $gencode --expt-relaxed-constexpr -Xptxas=-warn-spills -std=c++17 \
   -Iplugins/include "$@" -c "plugins/src/$src.cu" -o "$dest/$src.cu.o"

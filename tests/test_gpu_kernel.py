@@ -13,6 +13,7 @@ import pytest
 
 from is_export.numerics import (
     float_scale_gemm_reference,
+    int_scale_gemm_reference,
     pack_nk_u4x8,
     quantize_activations,
 )
@@ -254,6 +255,42 @@ def test_random_within_one_ulp(m, n, k, group_size, bias, name, gemm_path_2):
     assert not np.isnan(y.astype(np.float32)).any(), "an output was not written"
     d = ulp_distance(y, ref)
     assert d.max() <= 1, f"max ulp {d.max()}"
+
+
+# Calls replayed back to back in one CUDA graph, as TensorRT and the benchmark
+# run them: each call's kernels start before the previous kernel ends
+# (programmatic dependent launch) and all calls share one workspace, so a
+# GEMM that read xq before its griddepcontrol.wait would see another call's
+# rows. v21/v22 did (ptxas moved the mma.sync GEMM's __ldg of xq above the
+# wait; scripts/check_produced_loads.py now guards the PTX); the eager tests
+# above could not see it: the host's launch gap let the quantization kernel
+# finish first.
+@pytest.mark.parametrize("m,n,k,path", [(4, 4096, 4096, "auto"), (8, 4096, 11008, "auto"), (16, 4096, 4096, "mma"),
+                                        (2, 12288, 4096, "auto"), (40, 4096, 4096, "auto"), (64, 1024, 4096, "mma")])
+def test_back_to_back_graph_replay_bit_exact(m, n, k, path, monkeypatch):
+    _set_path(monkeypatch, path)
+    _, w, _, packed = random_case_cached(m, n, k, 128, DTYPES["fp16"], False, seed=m + n)
+    rng = np.random.default_rng(k)
+    calls = 6
+    xs = [(rng.standard_normal((m, k)) * (1 + i)).astype(np.float16) for i in range(calls)]
+    refs = [int_scale_gemm_reference(x, packed, w.S, w.C, None, 128) for x in xs]
+    wq, S, C = _to_torch(packed), _to_torch(w.S), _to_torch(w.C)
+    x_dev = [_to_torch(x) for x in xs]
+    ws = plugin.workspace_for(m, n, k, "cuda")
+    ys = [torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda") for _ in range(calls)]
+    plugin.int_scale_gemm(x_dev[0], wq, S, C, None, 128, ws, ys[0])  # load the kernels before the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i in range(calls):
+            plugin.int_scale_gemm(x_dev[i], wq, S, C, None, 128, ws, ys[i])
+    for _ in range(3):
+        for y in ys:
+            y.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        for i in range(calls):
+            assert ulp_distance(ys[i].cpu().numpy(), refs[i]).max() <= 1, f"call {i} of {calls}"
 
 
 # v22 reads the epilogue's factors before the K loop in the mma.sync K-split

@@ -4,6 +4,7 @@ and the libraries export what TensorRT looks for."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -125,6 +126,37 @@ def test_a_second_kernel_build_loads_beside_the_first(build_dir, tmp_path):
     second = plugin.kernels_library(str(other))
     assert first._handle != second._handle
     assert second.is_gemm_workspace_size(64, 4096, 4096) == first.is_gemm_workspace_size(64, 4096, 4096) > 0
+
+
+def test_variant_build_links_and_loads(build_dir, tmp_path):
+    """scripts/build_variant.sh (compile-time A/Bs on the GPU machine)
+    recompiles one kernel source with extra definitions and links it with the
+    build folder's other objects: the result loads beside the default build,
+    exports the same entry points, and the recompiled kernels differ from the
+    default ones only where the definition reaches (here none: an unused
+    macro), so the variant's object equals the build's own."""
+    from is_export import plugin
+
+    dest = tmp_path / "variant"
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "build_variant.sh"), str(dest), "-DIS_UNUSED_TEST_MACRO=1"],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "BUILD": str(build_dir)})
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    lib = plugin.kernels_library(str(dest / "libis_kernels.so"))
+    assert lib.is_gemm_workspace_size(8, 4096, 4096) == plugin.kernels_library(
+        str(build_dir / "libis_kernels.so")).is_gemm_workspace_size(8, 4096, 4096)
+    kernels = _dynamic_symbols(dest / "libis_kernels.so")
+    for fn in ("is_int_scale_gemm", "is_float_scale_gemm", "is_quantize_activations", "is_gemm_workspace_size"):
+        assert fn in kernels
+    if shutil.which("cuobjdump"):
+        def sass(obj: Path) -> str:
+            out = subprocess.run(["cuobjdump", "-sass", str(obj)], capture_output=True, text=True, check=True).stdout
+            # Kernel names and instructions (the header names the source file).
+            return "\n".join(line.strip() for line in out.splitlines() if "Function" in line or ";" in line)
+        own = build_dir / "CMakeFiles" / "is_kernel_objs.dir" / "src" / "w4a8_gemm.cu.o"
+        assert sass(dest / "w4a8_gemm.cu.o") == sass(own)
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run(["bash", str(ROOT / "scripts" / "build_variant.sh"), str(tmp_path / "bad")], check=True,
+                       capture_output=True, cwd=ROOT, env={**os.environ, "BUILD": str(build_dir), "SOURCE": "nothing"})
 
 
 def test_a_missing_kernel_build_is_refused(tmp_path):

@@ -66,11 +66,13 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
   const int64_t m = blockIdx.x;
   const T* row = x + m * K;
   float amax = 0.f;
-  for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) amax = fmaxf(amax, fabsf(to_float(row[k])));
+  // X is the previous kernel's output: coherent loads (ld_produced, common.cuh).
+  for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) amax = fmaxf(amax, fabsf(to_float(ld_produced(row + k))));
   amax = block_max<kQuantThreads>(amax);
   const float inv = quant_inverse_scale(amax);
   int8_t* out = xq + m * K;
-  for (int64_t k = threadIdx.x; k < K; k += kQuantThreads) out[kPermute ? permuted_k(k) : k] = quantize_one(to_float(row[k]), inv);
+  for (int64_t k = threadIdx.x; k < K; k += kQuantThreads)
+    out[kPermute ? permuted_k(k) : k] = quantize_one(to_float(ld_produced(row + k)), inv);
   if (threadIdx.x == 0) sa[m] = quant_scale(amax);
 }
 
@@ -107,7 +109,7 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
   for (int j = 0; j < kVecs; ++j) {
     const int i = threadIdx.x + j * kThreads;
     if (i < n_vec) {
-      v[j].raw = __ldg(row + i);
+      v[j].raw = ld_produced_v4(row + i);  // X: the previous kernel's output (common.cuh)
 #pragma unroll
       for (int e = 0; e < kN; ++e) amax = fmaxf(amax, fabsf(v[j].get(e)));
     }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "is_kernels.h"
@@ -109,6 +110,45 @@ __device__ __forceinline__ void wait_for_prerequisite_grid() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+}
+
+// Loads of what the prerequisite grid writes (X for the quantization kernel
+// and the block-fused GEMM, xq and sa for the GEMM), to be issued after
+// wait_for_prerequisite_grid: coherent `ld.global`, never `ld.global.nc` /
+// __ldg, in volatile asm. Why: `.nc` promises the data is read-only for the
+// kernel's whole lifetime, which a programmatic dependent launch breaks (the
+// grid before may still be writing it), and ptxas acts on the promise: in
+// v21/v22 it moved the mma.sync GEMM's first xq loads (__ldg) above
+// griddepcontrol.wait in the 8-row K-split and N-split kernels (SASS: the
+// LDG.E.128.CONSTANT of xq before ACQBULK), so a block could read the
+// workspace before the quantization kernel had written it (PERF.md, tenth
+// H200 session). Coherent loads are ordered after the wait by ptxas; the
+// volatile asm keeps the compiler from hoisting them above it.
+__device__ __forceinline__ uint4 ld_produced_v4(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 ld_produced_v2(const void* p) {
+  uint2 v;
+  asm volatile("ld.global.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+// One element of 2 or 4 bytes (float, __half, __nv_bfloat16).
+template <typename T>
+__device__ __forceinline__ T ld_produced(const T* p) {
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4, "2- or 4-byte elements");
+  T out;
+  if constexpr (sizeof(T) == 4) {
+    uint32_t v;
+    asm volatile("ld.global.b32 %0, [%1];" : "=r"(v) : "l"(p));
+    memcpy(&out, &v, 4);
+  } else {
+    unsigned short v;
+    asm volatile("ld.global.b16 %0, [%1];" : "=h"(v) : "l"(p));
+    memcpy(&out, &v, 2);
+  }
+  return out;
 }
 
 // An attribute of the current device, asked once per attribute and process

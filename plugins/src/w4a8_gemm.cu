@@ -214,18 +214,22 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       }
       return;
     }
-    // 8W bytes of A per row = 2W words.
-    if constexpr (W == 4) {
-      load_words<4>(a_row0 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[0]));
-      load_words<4>(a_row0 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&f.a0[4]));
-      if constexpr (kRows16) {
-        load_words<4>(a_row1 + kc, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[0]));
-        load_words<4>(a_row1 + kc + 16, *reinterpret_cast<uint32_t(*)[4]>(&f.a1[4]));
+    // 8W bytes of A per row = 2W words; coherent loads after the wait
+    // (ld_produced_*, common.cuh: __ldg let ptxas hoist them above it).
+    auto load_row = [](const int8_t* p, uint32_t* out) {
+      if constexpr (W == 1) {
+        const uint2 v = ld_produced_v2(p);
+        out[0] = v.x; out[1] = v.y;
+      } else {
+#pragma unroll
+        for (int v4 = 0; v4 < 2 * W; v4 += 4) {
+          const uint4 v = ld_produced_v4(p + 4 * v4);
+          out[v4] = v.x; out[v4 + 1] = v.y; out[v4 + 2] = v.z; out[v4 + 3] = v.w;
+        }
       }
-    } else {
-      load_words<2 * W>(a_row0 + kc, f.a0);
-      if constexpr (kRows16) load_words<2 * W>(a_row1 + kc, f.a1);
-    }
+    };
+    load_row(a_row0 + kc, f.a0);
+    if constexpr (kRows16) load_row(a_row1 + kc, f.a1);
   };
   // A registers of rows r + 8 for step s (zero when the tile has no rows 8..15).
   auto a1_lo = [](const Frag& f, int s) -> uint32_t { if constexpr (kRows16) return f.a1[2 * s]; else return 0u; };
@@ -246,7 +250,8 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   // blocks have none left for. Only where it measured faster (PERF.md, tenth
   // H200 session): the block-fused kernel (M = 1; sa is fused_sa there) and
   // the 16-row one (M = 9-16); the 8-row kernel measured 1.07x slower at
-  // 4096x4096 M = 8 with it and even at M = 1-4, so it keeps its loads.
+  // 4096x4096 M = 8 with it and no faster at M = 2-4 or at 4096x11008
+  // M = 1-8, so it keeps its loads.
   // (Prefetching the same lines into L1 instead measured slower everywhere:
   // ninth session.)
   constexpr bool kEpiSmem = kKWarps > 1 && (kFusedQuant || kRows16);
@@ -277,7 +282,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       const uint4* row = reinterpret_cast<const uint4*>(x + (size_t)m * K);
       for (int i = threadIdx.x; i < n_vec; i += kKWarps * 32) {
         Vec16<T> vec;
-        vec.raw = __ldg(row + i);
+        vec.raw = ld_produced_v4(row + i);  // X: the previous kernel's output
 #pragma unroll
         for (int e = 0; e < kN; ++e) amax[m] = fmaxf(amax[m], fabsf(vec.get(e)));
       }
@@ -303,7 +308,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       int8_t* out = fused_xq + m * fused_row_bytes(K);
       for (int i = threadIdx.x; i < n_vec; i += kKWarps * 32) {
         Vec16<T> vec;
-        vec.raw = __ldg(row + i);
+        vec.raw = ld_produced_v4(row + i);  // X: the previous kernel's output
         uint32_t word[kN / 4];
 #pragma unroll
         for (int e = 0; e < kN; ++e) {
@@ -396,7 +401,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       const int n = n_warp + 8 * j + 2 * t + (i & 1);
       if (m >= M || n >= N) continue;
       float v;
-      const float sa_m = kFusedQuant ? fused_sa[m] : kEpiSmem ? epi_sa[m - m0] : sa[m];
+      const float sa_m = kFusedQuant ? fused_sa[m] : kEpiSmem ? epi_sa[m - m0] : ld_produced(sa + m);
       if constexpr (kIntScale) {
         const float c_n = kEpiSmem ? epi_c[n - n_warp] : C[n];
         v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa_m), c_n);
