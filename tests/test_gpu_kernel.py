@@ -264,9 +264,10 @@ def test_random_within_one_ulp(m, n, k, group_size, bias, name, gemm_path_2):
 # rows. v21/v22 did (ptxas moved the mma.sync GEMM's __ldg of xq above the
 # wait; scripts/check_produced_loads.py now guards the PTX); the eager tests
 # above could not see it: the host's launch gap let the quantization kernel
-# finish first.
+# finish first. Cases: the 8-row, 16-row and N-split (64 x 4224: 264 blocks)
+# mma.sync kernels, the wgmma 8-token split leader and 32-token tiles.
 @pytest.mark.parametrize("m,n,k,path", [(4, 4096, 4096, "auto"), (8, 4096, 11008, "auto"), (16, 4096, 4096, "mma"),
-                                        (2, 12288, 4096, "auto"), (40, 4096, 4096, "auto"), (64, 1024, 4096, "mma")])
+                                        (2, 12288, 4096, "auto"), (40, 4096, 4096, "auto"), (64, 4224, 1024, "mma")])
 def test_back_to_back_graph_replay_bit_exact(m, n, k, path, monkeypatch):
     _set_path(monkeypatch, path)
     _, w, _, packed = random_case_cached(m, n, k, 128, DTYPES["fp16"], False, seed=m + n)
