@@ -10,6 +10,8 @@
 #   LIBS="v1=build/var1 v8=build/var8" TESTS="mma" OUT=$OUT bash scripts/try_variants.sh \
 #       --ms 1,2,4,8,16 --shape 4096x4096
 #   TEST_TIMEOUT=240 (seconds a variant's tests may take, default)
+# Keep TESTS small (a few dozen cases): each variant runs them all, and 160
+# cases took ~80 s a variant on the H200 (PERF.md, tenth session).
 # Output: $OUT/tests_NAME.log, $OUT/ab/ (ab_libraries.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
