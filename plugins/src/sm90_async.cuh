@@ -3,8 +3,9 @@
 // decode_chain.cu, wgmma_loop_rate.cu): mbarriers, TMA and cp.async copies
 // completing on them, wgmma fences and waits, named and cluster barriers,
 // register hand-over (setmaxnreg), the shared-memory matrix descriptor.
-// Inline PTX valid on sm_90a only; every function is inline and emitted only
-// where a sm_90a kernel body calls it.
+// Inline PTX valid on sm_90a only, except smem_u32 and cp_async_4 (sm_80+,
+// also used by the mma.sync GEMM, w4a8_gemm.cu); every function is inline
+// and emitted only where a kernel body calls it.
 #pragma once
 
 #include <cuda.h>

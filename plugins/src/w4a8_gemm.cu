@@ -49,6 +49,7 @@
 #include "common.cuh"
 #include "gemm_paths.h"
 #include "int4_unpack.cuh"
+#include "sm90_async.cuh"  // cp_async_4 (valid from sm_80)
 
 namespace is {
 
@@ -96,11 +97,6 @@ __device__ __forceinline__ void load_words(const void* p, uint32_t (&out)[W]) {
   } else {
     out[0] = __ldg(reinterpret_cast<const uint32_t*>(p));
   }
-}
-
-// 4 bytes global -> shared without registers (sm_80+); cp.async.wait_all before use.
-__device__ __forceinline__ void cp_async4(uint32_t smem_addr, const void* src) {
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(smem_addr), "l"(src) : "memory");
 }
 
 template <bool kIntScale>
@@ -258,13 +254,13 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   __shared__ float epi_c[kEpiSmem ? kNT * 8 : 1], epi_sa[kEpiSmem ? 16 : 1];
   if constexpr (kEpiSmem && kIntScale) {  // (the float baseline has no C)
     if (warp == 0 && lane < kNT * 8)
-      cp_async4(static_cast<uint32_t>(__cvta_generic_to_shared(&epi_c[lane])), C + min(n_warp + lane, N - 1));
+      cp_async_4(&epi_c[lane], C + min(n_warp + lane, N - 1));
   }
   wait_for_prerequisite_grid();  // X (fused) or xq and sa are complete from here on (see common.cuh)
   IS_TL_WAIT_DONE(threadIdx.x == 0, kTlKernel, y);
   if constexpr (kEpiSmem && !kFusedQuant) {  // sa of the block's 16 rows (the last row again past M)
     if (warp == 0 && lane < 16)
-      cp_async4(static_cast<uint32_t>(__cvta_generic_to_shared(&epi_sa[lane])), sa + min(m0 + lane, M - 1));
+      cp_async_4(&epi_sa[lane], sa + min(m0 + lane, M - 1));
   }
   if constexpr (kEpiSmem) asm volatile("cp.async.commit_group;" ::: "memory");
   __shared__ float fused_sa[kFusedRows];

@@ -509,22 +509,25 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // 16-52 bytes with them early). The bias stays after the loop (with C,
   // bias and sa early the BT = 16 kernels spilled 4-8 bytes).
   constexpr bool kEarlyFactors = IS_WG_EARLY_FACTORS != 0 && BT == 8 && kWalk == Walk::kGrid && kSlim == 0;
+  // C of channel row + 8h, sa of token 8j + 2t + c (the fragment's layout).
+  auto channel_c = [&](int h) {
+    const int n = n0 + row + 8 * h;
+    return kIntScale && n < N ? args.C[n] : 1.f;
+  };
+  auto token_sa = [&](int j, int c) {
+    const int m = m0 + 8 * j + 2 * t + c;
+    return m < M ? args.sa[m] : 0.f;
+  };
   float early_cn[2], early_sam[BT / 8][2];  // (used only where kEarlyFactors; dead code elsewhere)
   if constexpr (kEarlyFactors) {
     if (splits == 1 || rank == 0) {  // only the split's leader writes Y
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int n = n0 + row + 8 * h;
-        early_cn[h] = kIntScale && n < N ? args.C[n] : 1.f;
-      }
+      for (int h = 0; h < 2; ++h) early_cn[h] = channel_c(h);
       wait_for_prerequisite_grid();  // sa is complete (the consumers' first stage needs the quantization kernel's xq anyway)
 #pragma unroll
       for (int j = 0; j < BT / 8; ++j)
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int m = m0 + 8 * j + 2 * t + c;
-          early_sam[j][c] = m < M ? args.sa[m] : 0.f;
-        }
+        for (int c = 0; c < 2; ++c) early_sam[j][c] = token_sa(j, c);
     }
   }
   // The scale of channel row + 8h for k-tile kt's group: from the table, or
@@ -796,16 +799,13 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int n = n0 + row + 8 * h;
-    cn[h] = kEarlyFactors ? early_cn[h] : kIntScale && n < N ? args.C[n] : 1.f;
+    cn[h] = kEarlyFactors ? early_cn[h] : channel_c(h);
     bn[h] = bias != nullptr && n < N ? to_float(bias[n]) : 0.f;
   }
 #pragma unroll
   for (int j = 0; j < BT / 8; ++j)
 #pragma unroll
-    for (int c = 0; c < 2; ++c) {
-      const int m = m0 + 8 * j + 2 * t + c;
-      sam[j][c] = kEarlyFactors ? early_sam[j][c] : m < M ? args.sa[m] : 0.f;
-    }
+    for (int c = 0; c < 2; ++c) sam[j][c] = kEarlyFactors ? early_sam[j][c] : token_sa(j, c);
   // Both warpgroups' last wgmma have read their stages (the tile overwrites them).
   named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
 #pragma unroll
