@@ -20,8 +20,10 @@ import sys
 from collections import Counter
 
 
-def kernel_sass(lib: str, cuobjdump: str) -> dict[str, list[str]]:
-    """Template-argument key -> the kernel's instructions (addresses and encodings dropped)."""
+def kernel_sass(lib: str, cuobjdump: str, fragment: str = "w4a8_wgmma_kernel") -> dict[str, list[str]]:
+    """Template-argument key -> the instructions (addresses and encodings
+    dropped) of each kernel of `lib` (a library or object file) whose name
+    holds `fragment`."""
     out = subprocess.run([cuobjdump, "-sass", lib], capture_output=True, text=True, check=True).stdout
     kernels: dict[str, list[str]] = {}
     name = None
@@ -34,7 +36,7 @@ def kernel_sass(lib: str, cuobjdump: str) -> dict[str, list[str]]:
             text = re.sub(r"/\*.*?\*/", "", line).strip()
             if text:
                 kernels[name].append(text)
-    return {n.split("EEEv")[0]: body for n, body in kernels.items() if "w4a8_wgmma_kernel" in n}
+    return {n.split("EEEv")[0]: body for n, body in kernels.items() if fragment in n}
 
 
 def main() -> int:

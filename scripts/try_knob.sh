@@ -15,13 +15,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/prebuilt_env.sh
+source scripts/gpu_tests_k.sh  # run_gpu_tests
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 OUT="${OUT:-gpu_out}"
 TESTS="${TESTS:?TESTS=a pytest -k expression selecting the GPU tests of the knob}"
 mkdir -p "$OUT"
 echo "== GPU tests: -k \"$TESTS\""
-if ! timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -x -m gpu tests/test_gpu_kernel.py tests/test_gpu_plugin.py \
-     -p no:cacheprovider -k "$TESTS" > "$OUT/try_knob_tests.log" 2>&1; then
+if ! run_gpu_tests "$OUT/try_knob_tests.log"; then
   tail -40 "$OUT/try_knob_tests.log"
   echo "tests: FAILED or timed out ($(tail -1 "$OUT/try_knob_tests.log")); no benchmark"
   exit 1

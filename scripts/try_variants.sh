@@ -16,6 +16,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/prebuilt_env.sh
+source scripts/gpu_tests_k.sh  # run_gpu_tests
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 OUT="${OUT:-gpu_out}"
 LIBS="${LIBS:?LIBS=\"NAME=folder ...\"}"
@@ -24,8 +25,7 @@ mkdir -p "$OUT"
 passed=""
 for spec in $LIBS; do
   name="${spec%%=*}"; dir="$(realpath "${spec#*=}")"
-  if IS_EXPORT_PLUGIN_DIR="$dir" timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -x -m gpu \
-       tests/test_gpu_kernel.py tests/test_gpu_plugin.py -p no:cacheprovider -k "$TESTS" > "$OUT/tests_$name.log" 2>&1; then
+  if run_gpu_tests "$OUT/tests_$name.log" "$dir"; then
     echo "$name: tests $(tail -1 "$OUT/tests_$name.log")"
     passed="$passed $spec"
   else
