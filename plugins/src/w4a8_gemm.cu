@@ -243,14 +243,16 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   // round trip to DRAM (C) or L2 (sa): C's 16 columns by cp.async before the
   // wait (C is a weight, not written by the previous kernel), sa's rows right
   // after it. cp.async holds no registers, which the 128-register K-split
-  // blocks have none left for. Only where it measured faster (PERF.md, tenth
-  // H200 session): the block-fused kernel (M = 1; sa is fused_sa there) and
-  // the 16-row one (M = 9-16); the 8-row kernel measured 1.07x slower at
-  // 4096x4096 M = 8 with it and no faster at M = 2-4 or at 4096x11008
-  // M = 1-8, so it keeps its loads.
+  // blocks have none left for. Measured (PERF.md, tenth and eleventh H200
+  // sessions): the block-fused kernel (M = 1) 1.06x and the 16-row one
+  // (M = 9-16) 1.02-1.05x faster at 4096x4096; the 8-row kernel (M = 2-8),
+  // after the race fix and with the epilogue's gathered loads below,
+  // 1.05-1.07x at 4096x11008 and even at 4096x4096 (it had measured 1.07x
+  // slower at 4096x4096 M = 8 against the racy order, which overlapped xq's
+  // first loads with the wait).
   // (Prefetching the same lines into L1 instead measured slower everywhere:
   // ninth session.)
-  constexpr bool kEpiSmem = kKWarps > 1 && (kFusedQuant || kRows16);
+  constexpr bool kEpiSmem = kKWarps > 1;
   __shared__ float epi_c[kEpiSmem ? kNT * 8 : 1], epi_sa[kEpiSmem ? 16 : 1];
   if constexpr (kEpiSmem && kIntScale) {  // (the float baseline has no C)
     if (warp == 0 && lane < kNT * 8)
@@ -363,6 +365,55 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   }
 
   IS_TL_MARK(threadIdx.x == 0, kTlKernel, kTlMark, y);  // timeline build: warp 0's K loop done
+  // The epilogue's factors of this thread's outputs, gathered before any is
+  // used: rows r and r + 8 (sa_v), columns 2t and 2t + 1 of each n8 tile
+  // (c_v, b_v), at clamped indices, so that every load is unconditional.
+  // Loaded inside the guarded per-output loop below they compiled to one
+  // branch per output, each waiting for its own round trip to L2 before the
+  // next output's loads were issued (SASS of v23's 8-row kernel: 4 serial
+  // trips at M <= 8, 8 at M = 9-16; the bias's too in every kernel). The
+  // global loads (sa and C in the N-split blocks, the bias in all; the
+  // K-split blocks have sa and C in shared memory, kEpiSmem) are issued by
+  // the warp that finishes (warp 0 of a K-split block) before the
+  // reduction's barrier, so that they are in flight while the others finish.
+  float sa_v[2] = {}, c_v[kNT][2] = {}, b_v[kNT][2] = {};
+  constexpr int kRowHalves = kRows16 ? 2 : 1;  // rows r + 8 hold tokens only in 16-row blocks
+  auto load_global_factors = [&] {
+    if constexpr (!kFusedQuant && !kEpiSmem) {
+#pragma unroll
+      for (int h = 0; h < kRowHalves; ++h) sa_v[h] = ld_produced(sa + min(m0 + r + 8 * h, M - 1));
+    }
+    if constexpr (kIntScale && !kEpiSmem) {
+#pragma unroll
+      for (int j = 0; j < kNT; ++j)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) c_v[j][h] = __ldg(C + col[j][h]);
+    }
+    if (bias != nullptr) {
+#pragma unroll
+      for (int j = 0; j < kNT; ++j)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) b_v[j][h] = to_float(bias[col[j][h]]);
+    }
+  };
+  // The factors in shared memory: fused_sa (written before the K loop) and,
+  // with kEpiSmem, epi_sa / epi_c (after the cp.async wait below).
+  auto load_smem_factors = [&] {
+    if constexpr (kFusedQuant) {
+#pragma unroll
+      for (int h = 0; h < kRowHalves; ++h) sa_v[h] = fused_sa[min(r + 8 * h, M - 1)];
+    } else if constexpr (kEpiSmem) {
+#pragma unroll
+      for (int h = 0; h < kRowHalves; ++h) sa_v[h] = epi_sa[r + 8 * h];
+    }
+    if constexpr (kEpiSmem && kIntScale) {
+#pragma unroll
+      for (int j = 0; j < kNT; ++j)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) c_v[j][h] = epi_c[8 * j + 2 * t + h];
+    }
+  };
+  if (kKWarps == 1 || warp == 0) load_global_factors();
   if constexpr (kKWarps > 1) {
     // Sum the warps' partials in a fixed order (deterministic for floats too); warp 0 finishes.
     __shared__ Acc<kIntScale> part[kKWarps][kNT * 4][32];
@@ -388,6 +439,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
     asm volatile("cp.async.wait_all;" ::: "memory");
     __syncwarp();
   }
+  load_smem_factors();
   // Fragment: acc[j][0..1] is row r, acc[j][2..3] row r + 8; columns 2t, 2t+1.
 #pragma unroll
   for (int j = 0; j < kNT; ++j) {
@@ -397,13 +449,10 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
       const int n = n_warp + 8 * j + 2 * t + (i & 1);
       if (m >= M || n >= N) continue;
       float v;
-      const float sa_m = kFusedQuant ? fused_sa[m] : kEpiSmem ? epi_sa[m - m0] : ld_produced(sa + m);
-      if constexpr (kIntScale) {
-        const float c_n = kEpiSmem ? epi_c[n - n_warp] : C[n];
-        v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa_m), c_n);
-      }
+      const float sa_m = sa_v[i >> 1];
+      if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(acc[j][i]), sa_m), c_v[j][i & 1]);
       else v = __fmul_rn(acc[j][i], sa_m);
-      if (bias != nullptr) v = __fadd_rn(v, to_float(bias[n]));
+      if (bias != nullptr) v = __fadd_rn(v, b_v[j][i & 1]);
       y[(size_t)m * N + n] = from_float<T>(v);
     }
   }
