@@ -14,12 +14,7 @@
 # Output: $OUT/try_knob_tests.log, $OUT/ab/bench.{jsonl,json,csv}, $OUT/ab.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-source scripts/prebuilt_env.sh
-source scripts/gpu_tests_k.sh  # run_gpu_tests
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-OUT="${OUT:-gpu_out}"
-TESTS="${TESTS:?TESTS=a pytest -k expression selecting the GPU tests of the knob}"
-mkdir -p "$OUT"
+source scripts/gpu_tests_k.sh  # environment, $OUT, $TESTS; run_gpu_tests
 echo "== GPU tests: -k \"$TESTS\""
 if ! run_gpu_tests "$OUT/try_knob_tests.log"; then
   tail -40 "$OUT/try_knob_tests.log"

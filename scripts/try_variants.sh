@@ -15,13 +15,8 @@
 # Output: $OUT/tests_NAME.log, $OUT/ab/ (ab_libraries.sh).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-source scripts/prebuilt_env.sh
-source scripts/gpu_tests_k.sh  # run_gpu_tests
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-OUT="${OUT:-gpu_out}"
 LIBS="${LIBS:?LIBS=\"NAME=folder ...\"}"
-TESTS="${TESTS:?TESTS=a pytest -k expression selecting the GPU tests of the variants}"
-mkdir -p "$OUT"
+source scripts/gpu_tests_k.sh  # environment, $OUT, $TESTS; run_gpu_tests
 passed=""
 for spec in $LIBS; do
   name="${spec%%=*}"; dir="$(realpath "${spec#*=}")"

@@ -233,7 +233,8 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
 
   const int c_begin = g_begin * chunks_per_group, c_end = g_end * chunks_per_group;
   // Every stage's weights are copied before the wait (PERF.md, ninth
-  // session: copying only 1-3 of the 4 early measured 1.04-1.15x slower).
+  // session: copying only 1-3 of the 4 early measured 1.04-1.15x slower;
+  // eleventh, after the race fix, in the 8-row kernel: 1.00-1.16x slower).
   Frag frag[kStages];
 #pragma unroll
   for (int s = 0; s < kStages; ++s)
@@ -379,7 +380,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   float sa_v[2] = {}, c_v[kNT][2] = {}, b_v[kNT][2] = {};
   constexpr int kRowHalves = kRows16 ? 2 : 1;  // rows r + 8 hold tokens only in 16-row blocks
   auto load_global_factors = [&] {
-    if constexpr (!kFusedQuant && !kEpiSmem) {
+    if constexpr (!kEpiSmem) {  // (the fused blocks are K-split: their sa is fused_sa)
 #pragma unroll
       for (int h = 0; h < kRowHalves; ++h) sa_v[h] = ld_produced(sa + min(m0 + r + 8 * h, M - 1));
     }
