@@ -298,10 +298,13 @@ def test_back_to_back_graph_replay_bit_exact(m, n, k, path, monkeypatch):
 # kernels of M = 1 and M = 9-16 (C and sa by cp.async into shared memory) and
 # in the wgmma kernels of 8-token tiles (C and sa into registers, split leader
 # only): partial tiles (rows past M clamp their sa), a bias (read after the
-# loop as before) and the split's leader on decode shapes.
+# loop as before) and the split's leader on decode shapes; and the wgmma
+# 16-token tiles split 2 ways (12288 x 4096) and unsplit (28672 x 4096), whose
+# C an A/B build reads early (IS_WG_EARLY_C16).
 @pytest.mark.parametrize("name", ["fp16", "bf16"])
 @pytest.mark.parametrize("m,n,k,path", [(12, 4096, 4096, "mma"), (9, 4096, 11008, "mma"), (15, 4096, 4096, "auto"),
-                                        (5, 12288, 4096, "auto"), (3, 28672, 4096, "wgmma")])
+                                        (5, 12288, 4096, "auto"), (3, 28672, 4096, "wgmma"),
+                                        (12, 12288, 4096, "auto"), (16, 28672, 4096, "wgmma")])
 def test_early_epilogue_factors_within_one_ulp(m, n, k, path, name, monkeypatch):
     _set_path(monkeypatch, path)
     seed = 7 * m + n

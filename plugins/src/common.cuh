@@ -38,6 +38,18 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(f
   return __float2bfloat16_rn(v);
 }
 
+// Two floats -> one 32-bit word of two 16-bit T (lo in the low half), each
+// rounded as from_float<T> rounds it (one F2FP.PACK_AB instead of two).
+template <typename T> __device__ __forceinline__ uint32_t pack2_from_float(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pack2_from_float<__half>(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+template <> __device__ __forceinline__ uint32_t pack2_from_float<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
 constexpr size_t kAlign = 256;
 __host__ __device__ inline size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 

@@ -2,7 +2,8 @@
 // them and for the microbenchmarks that rebuild its loop (plugins/tests/
 // decode_chain.cu, wgmma_loop_rate.cu): mbarriers, TMA and cp.async copies
 // completing on them, wgmma fences and waits, named and cluster barriers,
-// register hand-over (setmaxnreg), the shared-memory matrix descriptor.
+// register hand-over (setmaxnreg), transposed matrix stores (stmatrix), the
+// shared-memory matrix descriptor.
 // Inline PTX valid on sm_90a only, except smem_u32 and cp_async_4 (sm_80+,
 // also used by the mma.sync GEMM, w4a8_gemm.cu); every function is inline
 // and emitted only where a kernel body calls it.
@@ -91,6 +92,23 @@ __device__ __forceinline__ uint32_t ld_cluster_u32(const void* local, uint32_t r
   asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_u32(local)), "r"(rank));
   asm volatile("ld.shared::cluster.u32 %0, [%1];" : "=r"(v) : "r"(remote) : "memory");
   return v;
+}
+// Store 4 (x4) or 2 (x2) 8 x 8 matrices of 16-bit values from the mma
+// fragment layout into shared memory, transposed (sm_90). Thread T's register
+// i holds the pair (row T / 4, columns 2 (T % 4) and 2 (T % 4) + 1) of
+// matrix i; with .trans it lands in memory rows 2 (T % 4) and 2 (T % 4) + 1,
+// column T / 4: memory row r of matrix i is the 16 bytes at the address that
+// thread 8 i + r passes (16-byte aligned). One instruction replaces 8 (x4)
+// scalar 2-byte stores of each thread.
+__device__ __forceinline__ void stmatrix_x4_trans(void* row_addr, const uint32_t (&v)[4]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};" ::"r"(smem_u32(row_addr)),
+               "r"(v[0]), "r"(v[1]), "r"(v[2]), "r"(v[3])
+               : "memory");
+}
+__device__ __forceinline__ void stmatrix_x2_trans(void* row_addr, const uint32_t (&v)[2]) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x2.trans.shared.b16 [%0], {%1, %2};" ::"r"(smem_u32(row_addr)), "r"(v[0]),
+               "r"(v[1])
+               : "memory");
 }
 // Shared-memory matrix descriptor of a K-major operand in the 128-byte swizzle
 // layout TMA writes: rows of 128 bytes, 8-row atoms 1024 bytes apart (stride

@@ -108,6 +108,20 @@
 #define IS_WG_EARLY_FACTORS 1
 #endif
 
+// The output tile is staged in shared memory by stmatrix for 16-bit outputs
+// (see the output); 0 keeps the scalar 2-byte stores (a compile-time A/B
+// switch: scripts/build_variant.sh).
+// The output's factors sa and C reach shared memory by the producer's
+// cp.async while the K loop runs (kSmemFactors in the kernel); 0 keeps the
+// consumers' loads from global memory after the loop (an A/B switch).
+#ifndef IS_WG_SMEM_FACTORS
+#define IS_WG_SMEM_FACTORS 1
+#endif
+
+#ifndef IS_WG_STMATRIX
+#define IS_WG_STMATRIX 1
+#endif
+
 namespace is {
 
 constexpr int kTileK = 128;             // k per pipeline stage (one 128-byte swizzle row of xq)
@@ -170,15 +184,21 @@ struct TileConfig {
   static_assert(kStages % 2 == 0 && kStages >= 4, "stage count");
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
-  static constexpr int kSmemBytes = kBarrierOffset + 2 * kStages * 8 + 1024;  // + alignment slack
+  // The output's factors (see kSmemFactors in the kernel): 2 barriers, then
+  // 2 slots of [BT sa][128 C] floats (a walking block alternates them by segment).
+  static constexpr int kFactorBarOffset = kBarrierOffset + 2 * kStages * 8;
+  static constexpr int kFactorSlotFloats = BT + kBlockChannels;
+  static constexpr int kFactorOffset = (kFactorBarOffset + 2 * 8 + 15) / 16 * 16;
+  static constexpr int kFactorEnd = kFactorOffset + 2 * kFactorSlotFloats * 4;
+  static constexpr int kSmemBytes = kFactorEnd + 1024;  // + alignment slack
   // The grid walk's scale table (WgmmaArgs::table_groups), after the
   // barriers; TMA writes shared memory at 128-byte aligned addresses.
-  static constexpr int kTableOffset = (kBarrierOffset + 2 * kStages * 8 + 127) / 128 * 128;
+  static constexpr int kTableOffset = (kFactorEnd + 127) / 128 * 128;
   static int table_smem_bytes(int groups) { return kTableOffset + kBlockChannels * groups * 4 + 1024; }
   // The persistent kernel (kPersistent, BT = 128) stages its output tile in
   // its own region: the producer is already refilling the pipeline's stages
   // for the next tile. Sized for fp32 output (128 tokens x 132 x 4 bytes).
-  static constexpr int kStagedOffset = (kBarrierOffset + 2 * kStages * 8 + 15) / 16 * 16;
+  static constexpr int kStagedOffset = (kFactorEnd + 15) / 16 * 16;
   static constexpr int kSmemBytesPersistent = kStagedOffset + BT * (kBlockChannels + 4) * 4 + 1024;
   static_assert(kStages * kActTileBytes >= kConsumerThreads * (BT / 2) * 4, "split-K partials must fit the stages");
   // BT = 128 needs ~230 registers per consumer thread (2 x 64 accumulators):
@@ -300,6 +320,9 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   uint8_t* smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   uint64_t* full = reinterpret_cast<uint64_t*>(smem + Cfg::kBarrierOffset);
   uint64_t* empty = full + kStages;
+  // fact_full[slot]: the output's factors of a segment landed (kSmemFactors).
+  uint64_t* fact_full = reinterpret_cast<uint64_t*>(smem + Cfg::kFactorBarOffset);
+  float* const factors = reinterpret_cast<float*>(smem + Cfg::kFactorOffset);
   auto act_stage = [&](int s) { return smem + s * Cfg::kActTileBytes; };
   // Stage s's weights: the lower (even s) or upper (odd s) 64 bytes of each
   // 128-byte row of its pair's buffer.
@@ -320,6 +343,25 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   constexpr bool kPersistent = kWalk == Walk::kPersistent;
   constexpr bool kStreamK = kWalk == Walk::kStreamK;
   constexpr bool kWalks = kWalk != Walk::kGrid;  // a block runs several segments
+  // Where the output's factors come from (see the consumers' comment below):
+  // kEarlyFactors, registers loaded before the K loop (8-token grid blocks);
+  // kSmemFactors (the others), shared memory, copied by the producer lanes
+  // at the end of each segment's stage loop (the producer runs up to kStages
+  // k-tiles ahead of the consumers, so the copies' round trip overlaps the
+  // last k-tiles instead of following them), landing on fact_full[slot] of
+  // segment number c (slot c % 2, parity c / 2 % 2). A slot is rewritten
+  // two segments later, when the producer has filled the first stage of
+  // that segment, which the consumers freed only after the output that read
+  // the slot: no release barrier needed. Only the split's leader copies and
+  // waits (the others exit before the output). The bias stays a load after
+  // the loop (LLaMA's linear layers have none). Not in the 128-token grid
+  // and stream-K kernels (K > 8192 at M >= 129): there, same-process on the
+  // H200, 4096x14336 M = 1024 / 4096 ran 1.5 / 2.3% slower with it (stream-K
+  // spilled 20 more bytes), while the other kernels gained up to 2.7% at
+  // M = 64-256 (PERF.md, twelfth session).
+  constexpr bool kEarlyFactors = IS_WG_EARLY_FACTORS != 0 && BT == 8 && kWalk == Walk::kGrid && kSlim == 0;
+  constexpr bool kSmemFactors =
+      IS_WG_SMEM_FACTORS != 0 && !kEarlyFactors && (BT <= 64 || kWalk == Walk::kPersistent);
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int K = args.K, N = args.N, M = args.M, gs = args.group_size;
@@ -407,6 +449,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       // cost.)
       mbar_init(&empty[s], kConsumerThreads);
     }
+    // One cp.async arrival per producer lane (the factors it copied).
+    for (int f = 0; f < 2; ++f) mbar_init(&fact_full[f], 32);
     fence_mbarrier_init();
   }
   __syncthreads();
@@ -435,6 +479,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       // it). Every tile restarts at stage 0, so with a persistent grid the
       // stages are not used in strict rotation; the masks keep the count.
       uint32_t used = 0, fill_parity = 0;
+      int fact_count = 0;  // segments so far (kSmemFactors)
       for (int tl = walk_start(); walk_more(tl); tl += walk_step()) {
         walk_enter(tl);
         const bool first_tile = tl == walk_start();
@@ -476,6 +521,20 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
             for (int j = 0; j < pre; ++j) tma_load_2d(act_stage(j), &tm_x, (kt_begin + j) * kTileK, m0, &full[j]);
           }
         }
+        if constexpr (kSmemFactors) {
+          if (splits == 1 || rank == 0) {
+            // sa is the quantization kernel's: this lane's loads after the
+            // wait (lane 0 waited in the loop above; the others, and a
+            // segment without k-tiles, wait here: at once where satisfied).
+            if (first_tile) wait_for_prerequisite_grid();
+            float* const f = factors + (fact_count & 1) * Cfg::kFactorSlotFloats;
+            for (int c = lane; c < BT; c += 32) cp_async_4(f + c, args.sa + min(m0 + c, M - 1));
+            if constexpr (kIntScale)
+              for (int c = lane; c < kBlockChannels; c += 32) cp_async_4(f + BT + c, args.C + min(n0 + c, N - 1));
+            cp_async_arrive_noinc(&fact_full[fact_count & 1]);
+          }
+          ++fact_count;
+        }
       }
       __syncwarp();
     }
@@ -507,8 +566,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // larger tiles (registers taken: 168 at BT = 128; the loop, not the
   // output's latency, sets their time) and the slim blocks (they spilled
   // 16-52 bytes with them early). The bias stays after the loop (with C,
-  // bias and sa early the BT = 16 kernels spilled 4-8 bytes).
-  constexpr bool kEarlyFactors = IS_WG_EARLY_FACTORS != 0 && BT == 8 && kWalk == Walk::kGrid && kSlim == 0;
+  // bias and sa early the BT = 16 kernels spilled 4-8 bytes). (kEarlyFactors
+  // and kSmemFactors: above the producer.)
   // C of channel row + 8h, sa of token 8j + 2t + c (the fragment's layout).
   auto channel_c = [&](int h) {
     const int n = n0 + row + 8 * h;
@@ -616,6 +675,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     mbar_arrive(&empty[s]);  // this thread is done with stage s (its scales were read above)
     if (last) add_group<kPShift>(acc, P, sc0, sc1);
   };
+  int fact_count = 0;  // segments so far (kSmemFactors: as the producer's)
   for (int tl = walk_start(); walk_more(tl); tl += walk_step()) {
   walk_enter(tl);
 #pragma unroll
@@ -773,6 +833,13 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       }
     }
   }
+  // This segment's factors in shared memory (kSmemFactors): every segment
+  // waits, so that the slots' parities stay in step with the producer's.
+  const float* const seg_factors = factors + (fact_count & 1) * Cfg::kFactorSlotFloats;
+  if constexpr (kSmemFactors) {
+    mbar_wait(&fact_full[fact_count & 1], (fact_count >> 1) & 1);
+    ++fact_count;
+  }
   if (write_output) {
 
   // ---- output. Y = (float(acc) * sa[m]) * C[n] (+ B[n]) (or accf * sa[m] (+ B[n])),
@@ -790,37 +857,73 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   static_assert(!kWalks || Cfg::kStagedOffset + BT * kRowElems * sizeof(T) + 1024 <= Cfg::kSmemBytesPersistent,
                 "staged tile must fit its region");
   T* staged = reinterpret_cast<T*>(kWalks ? smem + Cfg::kStagedOffset : smem);
+  // 16-bit outputs are staged by stmatrix (below); float ones by scalar stores.
+  constexpr bool kStmatrix = IS_WG_STMATRIX != 0 && sizeof(T) == 2;
   const T* bias = static_cast<const T*>(args.bias);
   T* y = static_cast<T*>(args.y);
   // Per-thread factors, loaded before the first shared-memory store so that
   // the loads are all in flight at once (C and sa read before the K loop
-  // where kEarlyFactors).
+  // where kEarlyFactors, from this segment's slot where kSmemFactors; rows
+  // past M hold row M - 1's sa there and are not stored).
   float cn[2], bn[2], sam[BT / 8][2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int n = n0 + row + 8 * h;
-    cn[h] = kEarlyFactors ? early_cn[h] : channel_c(h);
+    cn[h] = kEarlyFactors ? early_cn[h] : kSmemFactors ? (kIntScale ? seg_factors[BT + row + 8 * h] : 1.f) : channel_c(h);
     bn[h] = bias != nullptr && n < N ? to_float(bias[n]) : 0.f;
   }
 #pragma unroll
   for (int j = 0; j < BT / 8; ++j)
 #pragma unroll
-    for (int c = 0; c < 2; ++c) sam[j][c] = kEarlyFactors ? early_sam[j][c] : token_sa(j, c);
+    for (int c = 0; c < 2; ++c)
+      sam[j][c] = kEarlyFactors ? early_sam[j][c] : kSmemFactors ? seg_factors[8 * j + 2 * t + c] : token_sa(j, c);
+  // Output value of register 4j + 2h + c: channel row + 8h, token 8j + 2t + c.
+  auto out_value = [&](int j, int h, int c) {
+    const Acc v0 = acc[4 * j + 2 * h + c];
+    float v;
+    if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(v0), sam[j][c]), cn[h]);
+    else v = __fmul_rn(v0, sam[j][c]);
+    if (bias != nullptr) v = __fadd_rn(v, bn[h]);
+    return v;
+  };
   // Both warpgroups' last wgmma have read their stages (the tile overwrites them).
   named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
+  if constexpr (kStmatrix) {
+    // 16-bit outputs: the pair of tokens 8j + 2t + {0, 1} of channel row + 8h
+    // is one packed word, and for each (j, h) the warp's 8 channels x 8
+    // tokens are one 8 x 8 matrix in the mma fragment layout (row g =
+    // channel, columns 2t, 2t + 1 = tokens), which stmatrix .trans writes as
+    // 8 token rows of 8 channels (16 bytes each) of the staged tile: one
+    // instruction per 4 matrices instead of 16 two-byte stores per thread.
+    // Lane 8i + r passes the address of row r (token) of the instruction's
+    // matrix i = (j + i / 2, h = i % 2). Rows are 272 or 528 bytes apart
+    // (kRowElems): the 8 rows of a matrix fall in 8 different 16-byte bank
+    // groups, conflict-free.
+    const int mi = lane >> 3, mr = lane & 7;
+    T* const warp_base = staged + row - g;  // channel 64 wg + 16 (warp & 3), token 0
+    if constexpr (BT / 8 == 1) {
+      uint32_t v[2];
 #pragma unroll
-  for (int j = 0; j < BT / 8; ++j)
+      for (int h = 0; h < 2; ++h) v[h] = pack2_from_float<T>(out_value(0, h, 0), out_value(0, h, 1));
+      stmatrix_x2_trans(warp_base + mr * kRowElems + 8 * (mi & 1), v);
+    } else {
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < BT / 8; j += 2) {
+        uint32_t v[4];
 #pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const Acc v0 = acc[4 * j + 2 * h + c];
-        float v;
-        if constexpr (kIntScale) v = __fmul_rn(__fmul_rn(__int2float_rn(v0), sam[j][c]), cn[h]);
-        else v = __fmul_rn(v0, sam[j][c]);
-        if (bias != nullptr) v = __fadd_rn(v, bn[h]);
-        staged[(8 * j + 2 * t + c) * kRowElems + row + 8 * h] = from_float<T>(v);
+        for (int i = 0; i < 4; ++i)
+          v[i] = pack2_from_float<T>(out_value(j + i / 2, i % 2, 0), out_value(j + i / 2, i % 2, 1));
+        stmatrix_x4_trans(warp_base + (8 * (j + mi / 2) + mr) * kRowElems + 8 * (mi & 1), v);
       }
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < BT / 8; ++j)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int c = 0; c < 2; ++c) staged[(8 * j + 2 * t + c) * kRowElems + row + 8 * h] = from_float<T>(out_value(j, h, c));
+  }
   named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
   // 16 consecutive threads (fp16) store one token's 256 bytes.
   constexpr int kChunksPerRow = kBlockChannels / kVec;

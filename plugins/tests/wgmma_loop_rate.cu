@@ -55,6 +55,12 @@
 //     idle, mbarriers   the same, the helpers only waiting and arriving
 //     per-warpgroup +output, 2-D TMA with each warpgroup staging and storing
 //                   its own 64 channels behind barriers of its own 128 threads
+//   halves+all u8   halves+all with the weights as unsigned nibbles (3
+//                   operations a word, wgmma .u8.s8; see unpack_a_fragments_u8)
+//     2-D TMA u8, stmatrix, 2-D TMA, u8: those pipelines with the u8 unpack
+//     stmatrix, 2-D TMA  +output, 2-D TMA with the tile staged by stmatrix
+//                   .trans (packed token pairs, 8 instructions a thread) instead
+//                   of 64 two-byte stores a thread, as w4a8_wgmma.cu's output
 // Prints TOPS (2 x MAC per second) per variant. Build and run (gpu_suite.sh
 // does not run it; CI checks that it compiles):
 //   nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I../src wgmma_loop_rate.cu -o wgmma_loop_rate
@@ -98,7 +104,44 @@ __device__ __forceinline__ void epilogue(int* acc, const int (&p)[N], int s0, in
   for (int q = 0; q < N; ++q) acc[q] += p[q] * ((q & 2) ? s1 : s0);
 }
 
-enum Variant { kWgmmaOnly, kHalvesEpilogue, kHalvesAll, kPingPongAll, kFreeAll };
+// "u8" variants: the weights as unsigned nibbles u = q + 8 (u8 A operand,
+// 3 integer operations a word: no sign conversion) into wgmma .u8.s8; the
+// kernel would subtract 8 x (the token's group sum of xq) times S once per
+// tile (by a small correction GEMM). Measures what the cheaper unpack buys.
+__device__ __forceinline__ void unpack_a_fragments_u8(const uint4& w0, const uint4& w1, uint32_t (&f)[4][4]) {
+  auto unpack = [](uint32_t w, uint32_t& even, uint32_t& odd) {
+    even = w & 0x0F0F0F0Fu;
+    odd = (w >> 4) & 0x0F0F0F0Fu;
+  };
+  unpack(w0.x, f[0][0], f[0][2]);
+  unpack(w1.x, f[0][1], f[0][3]);
+  unpack(w0.y, f[1][0], f[1][2]);
+  unpack(w1.y, f[1][1], f[1][3]);
+  unpack(w0.z, f[2][0], f[2][2]);
+  unpack(w1.z, f[2][1], f[2][3]);
+  unpack(w0.w, f[3][0], f[3][2]);
+  unpack(w1.w, f[3][1], f[3][3]);
+}
+__device__ __forceinline__ void wgmma_rs_u8s8_64(int (&d)[32], const uint32_t (&a)[4], uint64_t b_desc, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k32.s32.u8.s8 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p;\n}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(scale_d));
+}
+
+template <bool kU8>
+__device__ __forceinline__ void unpack_any(const uint4& w0, const uint4& w1, uint32_t (&f)[4][4]) {
+  if constexpr (kU8) unpack_a_fragments_u8(w0, w1, f);
+  else is::unpack_a_fragments<false>(w0, w1, f);
+}
+template <bool kU8>
+__device__ __forceinline__ void wgmma64(int (&d)[32], const uint32_t (&a)[4], uint64_t desc, int scale_d) {
+  if constexpr (kU8) wgmma_rs_u8s8_64(d, a, desc, scale_d);
+  else is::wgmma_rs_s8<64>(d, a, desc, scale_d);
+}
+
+enum Variant { kWgmmaOnly, kHalvesEpilogue, kHalvesAll, kPingPongAll, kFreeAll, kHalvesAllU8 };
 
 template <int kV>
 __global__ void __launch_bounds__(256, 1) loop_rate(int* out, int tiles) {
@@ -150,22 +193,23 @@ __global__ void __launch_bounds__(256, 1) loop_rate(int* out, int tiles) {
   } else {
     int PQ[2][32] = {};
     int sb0 = 0, sb1 = 0;
+    constexpr bool kU8 = kV == kHalvesAllU8;
     auto tile = [&](auto cur_c, int i) {
       constexpr int c = decltype(cur_c)::value;
       is::wgmma_fence();
 #pragma unroll
-      for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[0], a[c][st], db + 2 * st, st > 0);
+      for (int st = 0; st < 4; ++st) wgmma64<kU8>(PQ[0], a[c][st], db + 2 * st, st > 0);
       is::wgmma_commit();
       if constexpr (kV != kWgmmaOnly) epilogue(acc + 32, PQ[1], sb0, sb1);
       const int s0 = scales[row + (i & 7)], s1 = scales[row + 8 + (i & 7)];
       is::wgmma_fence();
 #pragma unroll
-      for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
+      for (int st = 0; st < 4; ++st) wgmma64<kU8>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
       is::wgmma_commit();
-      if constexpr (kV == kHalvesAll) {
+      if constexpr (kV == kHalvesAll || kU8) {
         uint4 w0, w1;
         load_words(i + 1, w0, w1);
-        is::unpack_a_fragments<false>(w0, w1, a[c ^ 1]);
+        unpack_any<kU8>(w0, w1, a[c ^ 1]);
       }
       if constexpr (kV != kWgmmaOnly) {
         is::wgmma_wait_one();
@@ -217,7 +261,8 @@ constexpr int kSrcTiles = 32;  // the copies' source: 32 stages' worth (768 KB),
 // warpgroups' barriers); 2 "offloaded" (raw dump, 3 helper warps, named
 // barriers); 3 "never taken"; 4 "dump only"; 5 "idle helpers"; 6 "no
 // stores"; 7 "offl., mbarriers"; 8 "idle, mbarriers"; 9 "per-warpgroup"
-// (as 1 with barriers of each warpgroup's 128 threads).
+// (as 1 with barriers of each warpgroup's 128 threads); 10 "stmatrix" (as 1,
+// staged by stmatrix).
 constexpr int kTilesPerOutput = 32;
 constexpr int kStagedRow = 128 + 8;  // fp16 elements a staged token row (16 bytes of padding, as the kernel's)
 constexpr int kStagedOffset = kStages * kStageBytes + 128;  // after the stages and their barriers
@@ -229,7 +274,7 @@ constexpr int kSmemOffload = kStagedOffset + 128 * 128 * 4 + 1024;
 constexpr int kHelperThreads = 96, kRawReady = 5, kRawFree = 6;
 // kTma: the copies by 2-D TMA through tm_x / tm_w (else 1-D bulk copies from src).
 template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
-          int kOutput = 0, bool kTma = false>
+          int kOutput = 0, bool kTma = false, bool kU8 = false>
 __global__ void __launch_bounds__(384, 1)
 pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w, int* out,
           const uint8_t* src, const int* S, __half* y, int tiles) {
@@ -367,7 +412,7 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
     const uint8_t* w = smem + s * kStageBytes + kActBytes + 16 * t;
     const uint4 w0 = *reinterpret_cast<const uint4*>(w + (row & 63) * 128);
     const uint4 w1 = *reinterpret_cast<const uint4*>(w + ((row + 8) & 63) * 128);
-    is::unpack_a_fragments<false>(w0, w1, f);
+    unpack_any<kU8>(w0, w1, f);
   };
   load_next(0, a[0]);
   // The output's per-channel and per-token factors (any bytes: the timing does not depend on them).
@@ -379,13 +424,13 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
     const int* scales = reinterpret_cast<const int*>(smem + s * kStageBytes + kStageBytes - 512);
     is::wgmma_fence();
 #pragma unroll
-    for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[0], a[c][st], db + 2 * st, st > 0);
+    for (int st = 0; st < 4; ++st) wgmma64<kU8>(PQ[0], a[c][st], db + 2 * st, st > 0);
     is::wgmma_commit();
     epilogue(acc + 32, PQ[1], sb0, sb1);
     const int s0 = scales[row], s1 = scales[row + 8];
     is::wgmma_fence();
 #pragma unroll
-    for (int st = 0; st < 4; ++st) is::wgmma_rs_s8<64>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
+    for (int st = 0; st < 4; ++st) wgmma64<kU8>(PQ[1], a[c][st], db + 512 + 2 * st, st > 0);
     is::wgmma_commit();
     if (i + 1 < tiles) load_next(i + 1, a[c ^ 1]);
     is::wgmma_wait_one();
@@ -417,6 +462,40 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
         }
         if constexpr (kMbarHandshake) mbar_arrive(raw_ready);
         else if (helpers) is::named_barrier_arrive(kRawReady, 256 + kHelperThreads);
+      }
+    } else if constexpr (kOutput == 10) {
+      // 10: as 1, the tile staged by stmatrix .trans (w4a8_wgmma.cu's output):
+      // per (j, h) the warp's 8 channels x 8 tokens are one 8 x 8 matrix of
+      // packed token pairs, 4 matrices an instruction.
+      if ((i + 1) % kTilesPerOutput == 0) {
+        epilogue(acc + 32, PQ[1], sb0, sb1);
+        sb0 = sb1 = 0;
+        __half* staged = reinterpret_cast<__half*>(smem + kStagedOffset);
+        const float* fs = reinterpret_cast<const float*>(scales_base());
+        const float c0 = fs[row], c1 = fs[row + 8];
+        is::named_barrier_sync(4, 256);
+        const int mi = lane >> 3, mr = lane & 7;
+        __half* const warp_base = staged + row - (lane >> 2);
+#pragma unroll
+        for (int j = 0; j < 16; j += 2) {
+          uint32_t v[4];
+#pragma unroll
+          for (int m = 0; m < 4; ++m) {
+            const int jj = j + m / 2, h = m % 2, q = 4 * jj + 2 * h, tok = 8 * jj + 2 * t;
+            const float lo = __fmul_rn(__fmul_rn(__int2float_rn(acc[q]), fs[32 + (tok & 31)]), h ? c1 : c0);
+            const float hi = __fmul_rn(__fmul_rn(__int2float_rn(acc[q + 1]), fs[32 + ((tok + 1) & 31)]), h ? c1 : c0);
+            const __half2 hv = __floats2half2_rn(lo, hi);
+            v[m] = *reinterpret_cast<const uint32_t*>(&hv);
+            acc[q] = acc[q + 1] = 0;
+          }
+          is::stmatrix_x4_trans(warp_base + (8 * (j + mi / 2) + mr) * kStagedRow + 8 * (mi & 1), v);
+        }
+        is::named_barrier_sync(4, 256);
+        __half* yb = y + (size_t)blockIdx.x * 128 * 128;
+        for (int ci = threadIdx.x; ci < 128 * 16; ci += 256) {
+          const int r = ci / 16, q = ci % 16;
+          *reinterpret_cast<uint4*>(yb + r * 128 + q * 8) = *reinterpret_cast<const uint4*>(staged + r * kStagedRow + q * 8);
+        }
       }
     } else if constexpr (kOutput == 1 || kOutput == 9) {
       // 9: each warpgroup stages and stores its own 64 channels, synchronising
@@ -514,9 +593,9 @@ bool encode_maps(Maps* m, const void* x, const void* w) {
 }
 
 template <bool kCopies, bool kScales = false, bool kOneWaiter = false, int kTPS = 1, bool kWarpArrive = false,
-          int kOutput = 0, bool kTma = false>
+          int kOutput = 0, bool kTma = false, bool kU8 = false>
 int run_pipe(const char* name, int sms, int* out, const uint8_t* src, const int* S, __half* y, const Maps& maps) {
-  auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive, kOutput, kTma>;
+  auto k = pipe_rate<kCopies, kScales, kOneWaiter, kTPS, kWarpArrive, kOutput, kTma, kU8>;
   constexpr int smem = kOutput >= 2 && kOutput <= 8 ? kSmemOffload : kSmemOut;
   CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
   return time_it(name, sms, [&](int tiles) { k<<<sms, 384, smem>>>(maps.x, maps.w, out, src, S, y, tiles); });
@@ -573,7 +652,11 @@ int main() {
           run_pipe<true, true, false, 1, false, 6, true>("  no stores", sms, out, src, S, y, maps) |
           run_pipe<true, true, false, 1, false, 7, true>("  offl., mbarriers", sms, out, src, S, y, maps) |
           run_pipe<true, true, false, 1, false, 8, true>("  idle, mbarriers", sms, out, src, S, y, maps) |
-          run_pipe<true, true, false, 1, false, 9, true>("  per-warpgroup", sms, out, src, S, y, maps);
+          run_pipe<true, true, false, 1, false, 9, true>("  per-warpgroup", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 10, true>("  stmatrix, 2-D TMA", sms, out, src, S, y, maps) |
+          run<kHalvesAllU8>("halves+all u8", sms, out) |
+          run_pipe<true, true, false, 1, false, 0, true, true>("  2-D TMA u8", sms, out, src, S, y, maps) |
+          run_pipe<true, true, false, 1, false, 10, true, true>("  stmatrix, 2-D TMA, u8", sms, out, src, S, y, maps);
   CHECK(cudaFree(S));
   CHECK(cudaFree(y));
   CHECK(cudaFree(tx));
