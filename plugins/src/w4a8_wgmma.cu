@@ -185,20 +185,24 @@ struct TileConfig {
   static constexpr int kScaleOffset = kStages * kStageBytes;  // per stage: 128 group scales (4 bytes each)
   static constexpr int kBarrierOffset = kScaleOffset + kStages * kBlockChannels * 4;
   // The output's factors (see kSmemFactors in the kernel): 2 barriers, then
-  // 2 slots of [BT sa][128 C] floats (a walking block alternates them by segment).
+  // slots of [BT sa][128 C] floats: one for a grid-walk block (one segment),
+  // two for a walking block (it alternates them by segment). One slot, not
+  // two, keeps the scale table of the slim 16-token blocks within the budget
+  // of 3 blocks an SM (table_budget: 20 groups need 76544 of 76800 bytes).
   static constexpr int kFactorBarOffset = kBarrierOffset + 2 * kStages * 8;
   static constexpr int kFactorSlotFloats = BT + kBlockChannels;
   static constexpr int kFactorOffset = (kFactorBarOffset + 2 * 8 + 15) / 16 * 16;
-  static constexpr int kFactorEnd = kFactorOffset + 2 * kFactorSlotFloats * 4;
+  static constexpr int kFactorEnd = kFactorOffset + kFactorSlotFloats * 4;          // grid walk
+  static constexpr int kFactorEndWalk = kFactorOffset + 2 * kFactorSlotFloats * 4;  // walking kernels
   static constexpr int kSmemBytes = kFactorEnd + 1024;  // + alignment slack
   // The grid walk's scale table (WgmmaArgs::table_groups), after the
   // barriers; TMA writes shared memory at 128-byte aligned addresses.
   static constexpr int kTableOffset = (kFactorEnd + 127) / 128 * 128;
-  static int table_smem_bytes(int groups) { return kTableOffset + kBlockChannels * groups * 4 + 1024; }
+  static constexpr int table_smem_bytes(int groups) { return kTableOffset + kBlockChannels * groups * 4 + 1024; }
   // The persistent kernel (kPersistent, BT = 128) stages its output tile in
   // its own region: the producer is already refilling the pipeline's stages
   // for the next tile. Sized for fp32 output (128 tokens x 132 x 4 bytes).
-  static constexpr int kStagedOffset = (kFactorEnd + 15) / 16 * 16;
+  static constexpr int kStagedOffset = (kFactorEndWalk + 15) / 16 * 16;
   static constexpr int kSmemBytesPersistent = kStagedOffset + BT * (kBlockChannels + 4) * 4 + 1024;
   static_assert(kStages * kActTileBytes >= kConsumerThreads * (BT / 2) * 4, "split-K partials must fit the stages");
   // BT = 128 needs ~230 registers per consumer thread (2 x 64 accumulators):
@@ -218,6 +222,11 @@ struct TileConfig {
 constexpr int kSm90SmemPerSM = 228 * 1024, kReservedSmemPerBlock = 1024;
 static_assert(3 * (TileConfig<16, 1>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "3 slim blocks");
 static_assert(2 * (TileConfig<32, 1>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 slim blocks");
+// The slim 16-token blocks' scale table of a 2-way split of K = 4096 (20
+// groups) fits beside 3 of them an SM: without it 22016x4096 M = 16 ran
+// 18% slower (PERF.md, twelfth session).
+static_assert(TileConfig<16, 1>::table_smem_bytes(20) <= kSm90SmemPerSM / 3 - kReservedSmemPerBlock,
+              "slim scale table");
 static_assert(2 * (TileConfig<16, 2>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 deep blocks");
 static_assert(2 * (TileConfig<32, 2>::kSmemBytes + kReservedSmemPerBlock) <= kSm90SmemPerSM, "2 deep blocks");
 
