@@ -55,14 +55,11 @@ __device__ __forceinline__ void unpack_word_even_odd_x16(uint32_t w, uint32_t& e
 // A thread's A fragments of one k-tile on the wgmma path (w4a8_wgmma.cu,
 // "The k permutation"): w0 and w1 are its 16 weight bytes of rows g and g + 8;
 // word st of them is k32 step st, whose even nibbles fill f[st][0] (row g) /
-// f[st][1] (row g + 8) and odd nibbles f[st][2] / f[st][3]. kX16: as 16 q
-// (unpack_word_even_odd_x16). Shared with plugins/tests/decode_chain.cu.
-template <bool kX16>
-__device__ __forceinline__ void unpack_a_fragments(const uint4& w0, const uint4& w1, uint32_t (&f)[4][4]) {
-  auto unpack = [](uint32_t w, uint32_t& even, uint32_t& odd) {
-    if constexpr (kX16) unpack_word_even_odd_x16(w, even, odd);
-    else unpack_word_even_odd(w, even, odd);
-  };
+// f[st][1] (row g + 8) and odd nibbles f[st][2] / f[st][3], as
+// unpack(word, even, odd) turns a word into them.
+template <typename Unpack>
+__device__ __forceinline__ void unpack_a_fragments_with(Unpack unpack, const uint4& w0, const uint4& w1,
+                                                        uint32_t (&f)[4][4]) {
   unpack(w0.x, f[0][0], f[0][2]);
   unpack(w1.x, f[0][1], f[0][3]);
   unpack(w0.y, f[1][0], f[1][2]);
@@ -71,6 +68,19 @@ __device__ __forceinline__ void unpack_a_fragments(const uint4& w0, const uint4&
   unpack(w1.z, f[2][1], f[2][3]);
   unpack(w0.w, f[3][0], f[3][2]);
   unpack(w1.w, f[3][1], f[3][3]);
+}
+
+// The same with the library's unpack: kX16, as 16 q (unpack_word_even_odd_x16),
+// else as q (unpack_word_even_odd). Shared with plugins/tests/decode_chain.cu
+// and wgmma_loop_rate.cu.
+template <bool kX16>
+__device__ __forceinline__ void unpack_a_fragments(const uint4& w0, const uint4& w1, uint32_t (&f)[4][4]) {
+  unpack_a_fragments_with(
+      [](uint32_t w, uint32_t& even, uint32_t& odd) {
+        if constexpr (kX16) unpack_word_even_odd_x16(w, even, odd);
+        else unpack_word_even_odd(w, even, odd);
+      },
+      w0, w1, f);
 }
 
 }  // namespace is

@@ -571,12 +571,13 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // 1.02-1.03x faster, the slim blocks' shapes unchanged. At BT = 16 it was
   // +2% at 28672x4096 (no split) but -1.3% at 12288x4096 (2-way split), and a
   // runtime gate on the split made both BT = 16 kernels 1.5-3.5% slower
-  // (registers), so 16-token tiles keep their factors after the loop, as do
-  // larger tiles (registers taken: 168 at BT = 128; the loop, not the
-  // output's latency, sets their time) and the slim blocks (they spilled
-  // 16-52 bytes with them early). The bias stays after the loop (with C,
-  // bias and sa early the BT = 16 kernels spilled 4-8 bytes). (kEarlyFactors
-  // and kSmemFactors: above the producer.)
+  // (registers), so 16-token tiles do not hold their factors in registers
+  // through the loop, nor do larger tiles (registers taken: 168 at BT = 128)
+  // and the slim blocks (they spilled 16-52 bytes with them early): they
+  // read them after the loop, from shared memory where kSmemFactors (v25),
+  // else from global memory. The bias stays a global load after the loop
+  // (with C, bias and sa early the BT = 16 kernels spilled 4-8 bytes).
+  // (kEarlyFactors and kSmemFactors: above the producer.)
   // C of channel row + 8h, sa of token 8j + 2t + c (the fragment's layout).
   auto channel_c = [&](int h) {
     const int n = n0 + row + 8 * h;

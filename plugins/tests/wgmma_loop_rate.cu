@@ -109,18 +109,12 @@ __device__ __forceinline__ void epilogue(int* acc, const int (&p)[N], int s0, in
 // kernel would subtract 8 x (the token's group sum of xq) times S once per
 // tile (by a small correction GEMM). Measures what the cheaper unpack buys.
 __device__ __forceinline__ void unpack_a_fragments_u8(const uint4& w0, const uint4& w1, uint32_t (&f)[4][4]) {
-  auto unpack = [](uint32_t w, uint32_t& even, uint32_t& odd) {
-    even = w & 0x0F0F0F0Fu;
-    odd = (w >> 4) & 0x0F0F0F0Fu;
-  };
-  unpack(w0.x, f[0][0], f[0][2]);
-  unpack(w1.x, f[0][1], f[0][3]);
-  unpack(w0.y, f[1][0], f[1][2]);
-  unpack(w1.y, f[1][1], f[1][3]);
-  unpack(w0.z, f[2][0], f[2][2]);
-  unpack(w1.z, f[2][1], f[2][3]);
-  unpack(w0.w, f[3][0], f[3][2]);
-  unpack(w1.w, f[3][1], f[3][3]);
+  is::unpack_a_fragments_with(
+      [](uint32_t w, uint32_t& even, uint32_t& odd) {
+        even = w & 0x0F0F0F0Fu;
+        odd = (w >> 4) & 0x0F0F0F0Fu;
+      },
+      w0, w1, f);
 }
 __device__ __forceinline__ void wgmma_rs_u8s8_64(int (&d)[32], const uint32_t (&a)[4], uint64_t b_desc, int scale_d) {
   asm volatile(
@@ -463,43 +457,12 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
         if constexpr (kMbarHandshake) mbar_arrive(raw_ready);
         else if (helpers) is::named_barrier_arrive(kRawReady, 256 + kHelperThreads);
       }
-    } else if constexpr (kOutput == 10) {
+    } else if constexpr (kOutput == 1 || kOutput == 9 || kOutput == 10) {
+      // 9: each warpgroup stages and stores its own 64 channels, synchronising
+      // only its own 128 threads (barriers 4 and 5) instead of all 256.
       // 10: as 1, the tile staged by stmatrix .trans (w4a8_wgmma.cu's output):
       // per (j, h) the warp's 8 channels x 8 tokens are one 8 x 8 matrix of
       // packed token pairs, 4 matrices an instruction.
-      if ((i + 1) % kTilesPerOutput == 0) {
-        epilogue(acc + 32, PQ[1], sb0, sb1);
-        sb0 = sb1 = 0;
-        __half* staged = reinterpret_cast<__half*>(smem + kStagedOffset);
-        const float* fs = reinterpret_cast<const float*>(scales_base());
-        const float c0 = fs[row], c1 = fs[row + 8];
-        is::named_barrier_sync(4, 256);
-        const int mi = lane >> 3, mr = lane & 7;
-        __half* const warp_base = staged + row - (lane >> 2);
-#pragma unroll
-        for (int j = 0; j < 16; j += 2) {
-          uint32_t v[4];
-#pragma unroll
-          for (int m = 0; m < 4; ++m) {
-            const int jj = j + m / 2, h = m % 2, q = 4 * jj + 2 * h, tok = 8 * jj + 2 * t;
-            const float lo = __fmul_rn(__fmul_rn(__int2float_rn(acc[q]), fs[32 + (tok & 31)]), h ? c1 : c0);
-            const float hi = __fmul_rn(__fmul_rn(__int2float_rn(acc[q + 1]), fs[32 + ((tok + 1) & 31)]), h ? c1 : c0);
-            const __half2 hv = __floats2half2_rn(lo, hi);
-            v[m] = *reinterpret_cast<const uint32_t*>(&hv);
-            acc[q] = acc[q + 1] = 0;
-          }
-          is::stmatrix_x4_trans(warp_base + (8 * (j + mi / 2) + mr) * kStagedRow + 8 * (mi & 1), v);
-        }
-        is::named_barrier_sync(4, 256);
-        __half* yb = y + (size_t)blockIdx.x * 128 * 128;
-        for (int ci = threadIdx.x; ci < 128 * 16; ci += 256) {
-          const int r = ci / 16, q = ci % 16;
-          *reinterpret_cast<uint4*>(yb + r * 128 + q * 8) = *reinterpret_cast<const uint4*>(staged + r * kStagedRow + q * 8);
-        }
-      }
-    } else if constexpr (kOutput == 1 || kOutput == 9) {
-      // 9: each warpgroup stages and stores its own 64 channels, synchronising
-      // only its own 128 threads (barriers 4 and 5) instead of all 256.
       constexpr int kBarThreads = kOutput == 9 ? 128 : 256;
       const int bar = kOutput == 9 ? 4 + (warp >> 2) : 4;
       if ((i + 1) % kTilesPerOutput == 0) {
@@ -509,17 +472,37 @@ pipe_rate(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUte
         const float* fs = reinterpret_cast<const float*>(scales_base());
         const float c0 = fs[row], c1 = fs[row + 8];
         is::named_barrier_sync(bar, kBarThreads);  // the previous output's stores have read the staged tile
+        // Register q = 4j + 2h + cc: channel row + 8h, token 8j + 2t + cc.
+        auto value = [&](int q, int tok, int h) {
+          const float v = __fmul_rn(__fmul_rn(__int2float_rn(acc[q]), fs[32 + (tok & 31)]), h ? c1 : c0);
+          acc[q] = 0;
+          return v;
+        };
+        if constexpr (kOutput == 10) {
+          const int mi = lane >> 3, mr = lane & 7;
+          __half* const warp_base = staged + row - (lane >> 2);
 #pragma unroll
-        for (int j = 0; j < 16; ++j)
+          for (int j = 0; j < 16; j += 2) {
+            uint32_t v[4];
 #pragma unroll
-          for (int h = 0; h < 2; ++h)
-#pragma unroll
-            for (int cc = 0; cc < 2; ++cc) {
-              const int q = 4 * j + 2 * h + cc, tok = 8 * (j & 7) + 2 * t + cc + 64 * (j >> 3);
-              const float v = __fmul_rn(__fmul_rn(__int2float_rn(acc[q]), fs[32 + (tok & 31)]), h ? c1 : c0);
-              staged[tok * kStagedRow + row + 8 * h] = __float2half_rn(v);
-              acc[q] = 0;
+            for (int m = 0; m < 4; ++m) {
+              const int jj = j + m / 2, h = m % 2, q = 4 * jj + 2 * h, tok = 8 * jj + 2 * t;
+              const __half2 hv = __floats2half2_rn(value(q, tok, h), value(q + 1, tok + 1, h));
+              v[m] = *reinterpret_cast<const uint32_t*>(&hv);
             }
+            is::stmatrix_x4_trans(warp_base + (8 * (j + mi / 2) + mr) * kStagedRow + 8 * (mi & 1), v);
+          }
+        } else {
+#pragma unroll
+          for (int j = 0; j < 16; ++j)
+#pragma unroll
+            for (int h = 0; h < 2; ++h)
+#pragma unroll
+              for (int cc = 0; cc < 2; ++cc) {
+                const int q = 4 * j + 2 * h + cc, tok = 8 * j + 2 * t + cc;
+                staged[tok * kStagedRow + row + 8 * h] = __float2half_rn(value(q, tok, h));
+              }
+        }
         is::named_barrier_sync(bar, kBarThreads);  // the tile is staged
         __half* yb = y + (size_t)blockIdx.x * 128 * 128;
         for (int ci = threadIdx.x % kBarThreads; ci < 128 * 16 * kBarThreads / 256; ci += kBarThreads) {
