@@ -315,6 +315,68 @@ def test_early_epilogue_factors_within_one_ulp(m, n, k, path, name, monkeypatch)
     assert ulp_distance(y, ref).max() <= 1
 
 
+# The walking wgmma kernels (persistent, stream-K) store 16-bit output tiles
+# by TMA where Y is 16-byte aligned with rows a multiple of 16 bytes
+# (tma_store_ok), else by the consumers' copy-out, as the grid kernels always
+# do; IS_TMA_STORE=0 forces the copy-out. Both give the reference's bits: tail
+# tiles (TMA clips rows past M and channels past N), a misaligned Y (a view
+# one element in), rows of 4100 channels (not a multiple of 8), blocks whose
+# boxes are rewritten tile after tile, 64- and 128-token tiles, a grid case.
+@pytest.mark.parametrize("name", ["fp16", "bf16"])
+@pytest.mark.parametrize("m,n,k,path", [(64, 136, 256, "streamk"), (70, 1000, 1024, "streamk"), (300, 200, 512, "persistent"),
+                                        (520, 4224, 512, "persistent"), (384, 12800, 512, "streamk"),
+                                        (200, 1024, 1024, "wgmma"), (100, 4100, 1024, "streamk"), (130, 4100, 512, "persistent")])
+@pytest.mark.parametrize("tma", ["1", "0"])
+@pytest.mark.parametrize("offset", [0, 1])
+def test_output_tma_store_and_copy_out_same_bits(m, n, k, path, tma, offset, name, monkeypatch):
+    _set_path(monkeypatch, path)
+    monkeypatch.setenv("IS_TMA_STORE", tma)
+    seed = 3 * m + n
+    x, w, b, packed = random_case_cached(m, n, k, 128, DTYPES[name], True, seed)
+    ref = random_reference(m, n, k, 128, name, True, seed)
+    flat = torch.full((m * n + offset,), float("nan"), dtype=TORCH[name], device="cuda")  # poison
+    out = flat[offset:].view(m, n)
+    y = plugin.int_scale_gemm(_to_torch(x, name), _to_torch(packed), _to_torch(w.S), _to_torch(w.C),
+                              _to_torch(b, name), 128, out=out)
+    torch.cuda.synchronize()
+    y = _to_numpy(y, name)
+    assert not np.isnan(y.astype(np.float32)).any(), "an output was not written"
+    assert ulp_distance(y, ref).max() <= 1
+    if offset:
+        assert torch.isnan(flat[:offset]).all(), "a store landed before Y"
+
+
+# Y written by one call's TMA stores is the next call's input in the same CUDA
+# graph (the next quantization kernel reads it after its grid dependency
+# wait): two layers chained, replayed, against the reference of the chain.
+@pytest.mark.parametrize("m,path", [(64, "streamk"), (256, "persistent"), (200, "streamk")])
+def test_tma_stored_output_feeds_next_call_in_graph(m, path, monkeypatch):
+    _set_path(monkeypatch, path)
+    n = k = 1024
+    _, w, _, packed = random_case_cached(m, n, k, 128, DTYPES["fp16"], False, seed=m + 11)
+    x = (np.random.default_rng(m).standard_normal((m, k))).astype(np.float16)
+    y1 = int_scale_gemm_reference(x, packed, w.S, w.C, None, 128)
+    y2 = int_scale_gemm_reference(y1.astype(np.float16), packed, w.S, w.C, None, 128)
+    wq, S, C = _to_torch(packed), _to_torch(w.S), _to_torch(w.C)
+    x_dev = _to_torch(x)
+    ws = plugin.workspace_for(m, n, k, "cuda")
+    a = torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda")
+    c = torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda")
+    plugin.int_scale_gemm(x_dev, wq, S, C, None, 128, ws, a)  # load the kernels before the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        plugin.int_scale_gemm(x_dev, wq, S, C, None, 128, ws, a)
+        plugin.int_scale_gemm(a, wq, S, C, None, 128, ws, c)
+    for _ in range(3):
+        a.fill_(float("nan"))
+        c.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert ulp_distance(a.cpu().numpy(), y1).max() <= 1
+        assert ulp_distance(c.cpu().numpy(), y2).max() <= 1
+
+
 @pytest.mark.parametrize("k", [4096, 4100, 20000])  # one-pass vector kernel; K % 8 != 0 and K too long: two-pass kernel
 @pytest.mark.parametrize("name", ["fp16", "fp32", "bf16"])
 def test_activation_quantization_bit_exact(name, k):

@@ -1,7 +1,7 @@
 // sm_90a building blocks of the wgmma GEMM (w4a8_wgmma.cu), one home for
 // them and for the microbenchmarks that rebuild its loop (plugins/tests/
 // decode_chain.cu, wgmma_loop_rate.cu): mbarriers, TMA and cp.async copies
-// completing on them, wgmma fences and waits, named and cluster barriers,
+// completing on them, TMA stores, wgmma fences and waits, named and cluster barriers,
 // register hand-over (setmaxnreg), transposed matrix stores (stmatrix), the
 // shared-memory matrix descriptor.
 // Inline PTX valid on sm_90a only, except smem_u32 and cp_async_4 (sm_80+,
@@ -44,6 +44,26 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const CUtensorMap* map, i
           smem_u32(dst)),
       "l"(map), "r"(c0), "r"(c1), "r"(smem_u32(bar))
       : "memory");
+}
+// 2-D TMA copy shared -> global of the box at (c0, c1) (inner, outer
+// coordinate, in elements), tracked by the issuing thread's bulk groups; TMA
+// clips the parts of the box outside the tensor.
+__device__ __forceinline__ void tma_store_2d(const CUtensorMap* map, const void* src, int c0, int c1) {
+  asm volatile("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [%0, {%2, %3}], [%1];" ::"l"(map),
+               "r"(smem_u32(src)), "r"(c0), "r"(c1)
+               : "memory");
+}
+// Closes this thread's bulk copies issued so far into one bulk group.
+__device__ __forceinline__ void bulk_commit_group() { asm volatile("cp.async.bulk.commit_group;" ::: "memory"); }
+// Wait until all of this thread's bulk groups have read their shared-memory
+// source (the buffer may be rewritten; the global writes may still be in flight).
+__device__ __forceinline__ void bulk_wait_group_read_all() {
+  asm volatile("cp.async.bulk.wait_group.read 0;" ::: "memory");
+}
+// Orders this thread's earlier generic-proxy shared-memory writes before
+// later async-proxy (TMA) accesses of them.
+__device__ __forceinline__ void fence_proxy_async_shared() {
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 }
 // 4-byte asynchronous copy global -> shared (generic proxy, read back with ordinary loads).
 __device__ __forceinline__ void cp_async_4(void* dst, const void* src) {

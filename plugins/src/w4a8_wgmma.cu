@@ -122,6 +122,13 @@
 #define IS_WG_STMATRIX 1
 #endif
 
+// 16-bit output tiles leave shared memory by TMA stores (one per warpgroup,
+// see the output) where the host could map Y (WgmmaArgs::tma_store); 0
+// compiles only the consumers' own 16-byte copy-out (an A/B switch).
+#ifndef IS_WG_TMA_STORE
+#define IS_WG_TMA_STORE 1
+#endif
+
 namespace is {
 
 constexpr int kTileK = 128;             // k per pipeline stage (one 128-byte swizzle row of xq)
@@ -143,9 +150,11 @@ constexpr int kWeightRowBytes = kTilesPerWeightCopy * kTileK / 2;  // 128
 constexpr int kMaxSplits = 8;
 constexpr int kMaxSplitsWide = 4;
 // Named barriers: 0 is __syncthreads, 1 the split-K reduction, 2 and 3 the
-// consumers' turns on the tensor cores (ping-pong), 4 the output staging.
+// consumers' turns on the tensor cores (ping-pong), 4 the output staging, 5
+// and 6 a warpgroup's staged half of a TMA-stored output tile.
 constexpr int kTurnBarrier = 2;
 constexpr int kEpilogueBarrier = 4;  // the consumers around the staged output tile
+constexpr int kStoreBarrier = 5;     // 5 + wg: one warpgroup's staged half, before its TMA store
 
 // kSlim (BT <= 32, IS_SLIM=1; see slim_level): the producer is one warp instead
 // of a warpgroup (288 threads instead of 384) and the pipeline has 6 stages,
@@ -204,6 +213,11 @@ struct TileConfig {
   // for the next tile. Sized for fp32 output (128 tokens x 132 x 4 bytes).
   static constexpr int kStagedOffset = (kFactorEndWalk + 15) / 16 * 16;
   static constexpr int kSmemBytesPersistent = kStagedOffset + BT * (kBlockChannels + 4) * 4 + 1024;
+  // A TMA-stored 16-bit tile (the output's kTmaStore) in the same region:
+  // two [BT tokens][64 channels] halves of 128-byte rows in the 128-byte
+  // swizzle, which repeats every 1024 bytes on address bits: 1024-aligned.
+  static constexpr int kTmaStagedOffset = (kStagedOffset + 1023) / 1024 * 1024;
+  static_assert(kTmaStagedOffset + 2 * BT * 128 + 1024 <= kSmemBytesPersistent, "TMA-stored tile must fit its region");
   static_assert(kStages * kActTileBytes >= kConsumerThreads * (BT / 2) * 4, "split-K partials must fit the stages");
   // BT = 128 needs ~230 registers per consumer thread (2 x 64 accumulators):
   // the producer warpgroup hands its registers over (setmaxnreg).
@@ -278,6 +292,9 @@ struct WgmmaArgs {
   // quantization kernel (prefetch_stages(), host; capped at the kernel's
   // kStages).
   int prefetch_stages;
+  // 1: tm_y maps Y (16-bit, N % 8 == 0, 16-byte aligned) and the output
+  // tiles leave by TMA stores; 0: the consumers copy them out (tma_store_ok, host).
+  int tma_store;
 };
 
 // kGroup128: group_size == 128, one group per tile (no index arithmetic for
@@ -294,6 +311,18 @@ struct WgmmaArgs {
 // group (see "Stream-K" below).
 enum class Walk { kGrid, kPersistent, kStreamK };
 
+// The walking kernels (persistent, stream-K: 64 and 128 tokens) store their
+// 16-bit output tiles by TMA (the output's kTmaStore): a block goes on with
+// its next tile while TMA writes the last one. Measured on the H200 (PERF.md,
+// thirteenth session; same process against v25): persistent 1.008-1.024x at
+// M >= 256 on the K = 4096 shapes. Not in the grid kernels: a block there
+// exits after its tile, so it waits for TMA to read the box, which under
+// load took longer than copying it out (4096x14336 M = 4096 0.96x,
+// 4096x11008 M = 1024-4096 0.99x), and in the slim 16-token blocks the path
+// cost registers (spills).
+constexpr bool tma_stores_output(Walk walk) { return walk != Walk::kGrid; }
+constexpr int kWalkMinTokens = 64;  // the walking kernels' smallest tile (use_stream_k)
+
 // Which kernels may read their group scales from a block-wide table
 // (WgmmaArgs::table_groups): grid walks of <= 64 tokens. At 128 tokens it
 // measured no faster (4096x14336 M = 1024-4096), and the branch alone cost the
@@ -305,7 +334,8 @@ constexpr bool has_scale_table(int BT, Walk walk) { return walk == Walk::kGrid &
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
 __global__ void __launch_bounds__(TileConfig<BT, kSlim>::kThreads, TileConfig<BT, kSlim>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
-                  const WgmmaArgs args, const __grid_constant__ CUtensorMap tm_s) {
+                  const WgmmaArgs args, const __grid_constant__ CUtensorMap tm_s,
+                  const __grid_constant__ CUtensorMap tm_y) {
 #if IS_WGMMA_BODY
   static_assert(kSlim == 0 || kWalk == Walk::kGrid, "slim blocks: grid walk only");
   static_assert(kSlim >= 0 && kSlim <= 2, "slim level");
@@ -562,6 +592,20 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   for (int i = 0; i < kRegs; ++i) acc[i] = Acc(0);
   const int wg = warp >> 2, g = lane >> 2, t = lane & 3;
   const int row = 64 * wg + 16 * (warp & 3) + g;  // this thread's channels: row and row + 8 of the block
+  // kTmaStore (the walking kernels' 16-bit outputs where the host mapped Y,
+  // args.tma_store; see tma_stores_output): each warpgroup stages its 64
+  // channels x BT tokens as a [BT][128-byte] box in the 128-byte swizzle
+  // (see the output) and one of its threads hands the box to TMA, which
+  // writes Y (clipping rows past M and channels past N) while the block goes
+  // on with its next tile's K loop, instead of 8 rounds of 16-byte shared
+  // loads and global stores a thread. The issuing thread waits for the
+  // store's reads of the box before the box is rewritten (the next segment's
+  // output) and before the block exits.
+  // (tma_out and store_issuer are evaluated where used, from the kernel's
+  // parameters, not kept in registers through the K loop.)
+  constexpr bool kTmaStore = IS_WG_TMA_STORE != 0 && IS_WG_STMATRIX != 0 && sizeof(T) == 2 && tma_stores_output(kWalk);
+  auto tma_out = [&]() { return kTmaStore && args.tma_store != 0; };
+  auto store_issuer = [&]() { return (threadIdx.x & 127) == 0; };  // thread 0 of each consumer warpgroup
   // The output's per-thread factors (C and bias of its 2 channels, sa of its
   // BT / 4 tokens), all loads in flight at once. Blocks of 8-token tiles
   // (M <= 8, one tile a block, not the slim blocks) read C and sa before the
@@ -896,26 +940,44 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
     if (bias != nullptr) v = __fadd_rn(v, bn[h]);
     return v;
   };
+  // The previous segment's TMA store has read its box (walking kernels).
+  if (tma_out() && store_issuer()) bulk_wait_group_read_all();
   // Both warpgroups' last wgmma have read their stages (the tile overwrites them).
   named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
+  // 16-bit outputs: the pair of tokens 8j + 2t + {0, 1} of channel row + 8h
+  // is one packed word, and for each (j, h) the warp's 8 channels x 8 tokens
+  // are one 8 x 8 matrix in the mma fragment layout (row g = channel,
+  // columns 2t, 2t + 1 = tokens), which stmatrix .trans writes as 8 token
+  // rows of 8 channels (16 bytes each) of the staged tile: one instruction
+  // per 4 matrices instead of 16 two-byte stores per thread. Lane 8i + r
+  // passes the address of row r (token) of the instruction's matrix i =
+  // (j + i / 2, h = i % 2): token 8 (j + i / 2) + r, channels 16 (warp % 4)
+  // + 8h .. + 7 of the warpgroup's 64. Either layout puts the 8 rows of a
+  // matrix in 8 different 16-byte bank groups (conflict-free): the padded
+  // tile's rows are 272 or 528 bytes apart (kRowElems); the TMA box's rows
+  // are 128 bytes, with 16-byte chunk 2 (warp % 4) + h of row r at chunk
+  // (2 (warp % 4) + h) ^ (r % 8) (the 128-byte swizzle).
+  // The two layouts differ only in the address: a branch around the whole
+  // staging made ptxas serialize the walking kernels' wgmma (C7518). The
+  // grid kernels (no kTmaStore) compile v25's address arithmetic, SASS
+  // unchanged.
+  const bool tma = tma_out();
   if constexpr (kStmatrix) {
-    // 16-bit outputs: the pair of tokens 8j + 2t + {0, 1} of channel row + 8h
-    // is one packed word, and for each (j, h) the warp's 8 channels x 8
-    // tokens are one 8 x 8 matrix in the mma fragment layout (row g =
-    // channel, columns 2t, 2t + 1 = tokens), which stmatrix .trans writes as
-    // 8 token rows of 8 channels (16 bytes each) of the staged tile: one
-    // instruction per 4 matrices instead of 16 two-byte stores per thread.
-    // Lane 8i + r passes the address of row r (token) of the instruction's
-    // matrix i = (j + i / 2, h = i % 2). Rows are 272 or 528 bytes apart
-    // (kRowElems): the 8 rows of a matrix fall in 8 different 16-byte bank
-    // groups, conflict-free.
     const int mi = lane >> 3, mr = lane & 7;
     T* const warp_base = staged + row - g;  // channel 64 wg + 16 (warp & 3), token 0
+    // Row mr of this lane's matrix in token block jj (tokens 8 jj .. 8 jj + 7).
+    auto row_addr = [&](int jj) -> void* {
+      if constexpr (kTmaStore) {
+        uint8_t* const wg_box = smem + Cfg::kTmaStagedOffset + wg * BT * 128;
+        if (tma) return wg_box + (8 * jj + mr) * 128 + 16 * ((2 * (warp & 3) + (mi & 1)) ^ mr);
+      }
+      return warp_base + (8 * jj + mr) * kRowElems + 8 * (mi & 1);
+    };
     if constexpr (BT / 8 == 1) {
       uint32_t v[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) v[h] = pack2_from_float<T>(out_value(0, h, 0), out_value(0, h, 1));
-      stmatrix_x2_trans(warp_base + mr * kRowElems + 8 * (mi & 1), v);
+      stmatrix_x2_trans(row_addr(0), v);
     } else {
 #pragma unroll
       for (int j = 0; j < BT / 8; j += 2) {
@@ -923,7 +985,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
 #pragma unroll
         for (int i = 0; i < 4; ++i)
           v[i] = pack2_from_float<T>(out_value(j + i / 2, i % 2, 0), out_value(j + i / 2, i % 2, 1));
-        stmatrix_x4_trans(warp_base + (8 * (j + mi / 2) + mr) * kRowElems + 8 * (mi & 1), v);
+        stmatrix_x4_trans(row_addr(j + mi / 2), v);
       }
     }
   } else {
@@ -934,6 +996,14 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
 #pragma unroll
         for (int c = 0; c < 2; ++c) staged[(8 * j + 2 * t + c) * kRowElems + row + 8 * h] = from_float<T>(out_value(j, h, c));
   }
+  if (tma) {
+    fence_proxy_async_shared();  // this thread's box writes, before TMA reads them
+    named_barrier_sync(kStoreBarrier + wg, 128);
+    if (store_issuer()) {
+      tma_store_2d(&tm_y, smem + Cfg::kTmaStagedOffset + wg * BT * 128, n0 + 64 * wg, m0);
+      bulk_commit_group();
+    }
+  } else {
   named_barrier_sync(kEpilogueBarrier, kConsumerThreads);
   // 16 consecutive threads (fp16) store one token's 256 bytes.
   constexpr int kChunksPerRow = kBlockChannels / kVec;
@@ -950,8 +1020,11 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
       for (int e = 0; e < kVec && n + e < N; ++e) dst[e] = src[e];
     }
   }
+  }  // !tma
   }  // write_output
   }  // segments
+  // The shared memory of a block lives until it exits: the last TMA store must have read its box.
+  if (tma_out() && store_issuer()) bulk_wait_group_read_all();
 #endif
 }
 
@@ -1220,8 +1293,14 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
+// A call's tensor maps: xq, the packed weights, and Y (used where
+// WgmmaArgs::tma_store is set).
+struct TensorMaps {
+  CUtensorMap x, w, y;
+};
+
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
-static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
+static int launch_typed(const TensorMaps& tm, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
   auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
   int smem = smem_bytes<BT, kWalk, kSlim>();
@@ -1229,7 +1308,7 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
   // The scale table, where it applies (has_scale_table, scale_table_groups);
   // tm_s is unused otherwise.
   WgmmaArgs a = args;
-  CUtensorMap tm_s = tm_w;
+  CUtensorMap tm_s = tm.w;
   if constexpr (has_scale_table(BT, kWalk)) {
     const int groups = scale_table_groups<T, kIntScale, BT, kGroup128, kSlim>(args, splits);
     if (groups > 0 && encode_map(&tm_s, scales_of<kIntScale>(args), (uint64_t)(args.K / args.group_size) * 4,
@@ -1248,8 +1327,8 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
                     : kWalk == Walk::kStreamK
                         ? dim3((unsigned)std::min<int64_t>(units, std::min(sm_count(), kStreamKMaxBlocks)))
                         : dim3(gx, gy, splits);
-  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm_x, tm_w,
-                               a, tm_s));
+  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm.x, tm.w,
+                               a, tm_s, tm.y));
   IS_LAUNCH_CHECK();
   return 0;
 }
@@ -1325,42 +1404,42 @@ static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
 
 // The slim blocks (level kSlim) of a tile of BT = 8, 16 or 32 tokens.
 template <typename T, bool kIntScale, bool kGroup128, int kSlim>
-static int launch_slim(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT, int splits,
+static int launch_slim(const TensorMaps& tm, const WgmmaArgs& args, int BT, int splits,
                        cudaStream_t stream) {
   constexpr Walk kG = Walk::kGrid;
   switch (BT) {
-    case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
-    case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
-    default: return launch_typed<T, kIntScale, 32, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
+    case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, kSlim>(tm, args, splits, stream);
+    case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, kSlim>(tm, args, splits, stream);
+    default: return launch_typed<T, kIntScale, 32, kGroup128, kG, kSlim>(tm, args, splits, stream);
   }
 }
 
 template <typename T, bool kIntScale, bool kGroup128>
-static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
+static int launch_for_tokens(const TensorMaps& tm, const WgmmaArgs& args, int BT,
                              int splits, int slim, cudaStream_t stream) {
   if (use_stream_k(args, BT, splits))
-    return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
-                    : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
+    return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm, args, 1, stream)
+                    : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm, args, 1, stream);
   if (slim)
-    return slim == 2 ? launch_slim<T, kIntScale, kGroup128, 2>(tm_x, tm_w, args, BT, splits, stream)
-                     : launch_slim<T, kIntScale, kGroup128, 1>(tm_x, tm_w, args, BT, splits, stream);
+    return slim == 2 ? launch_slim<T, kIntScale, kGroup128, 2>(tm, args, BT, splits, stream)
+                     : launch_slim<T, kIntScale, kGroup128, 1>(tm, args, BT, splits, stream);
   switch (BT) {
-    case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm_x, tm_w, args, splits, stream);
-    case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm_x, tm_w, args, splits, stream);
-    case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm_x, tm_w, args, splits, stream);
-    case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm_x, tm_w, args, splits, stream);
+    case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm, args, splits, stream);
+    case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm, args, splits, stream);
+    case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm, args, splits, stream);
+    case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm, args, splits, stream);
     default:
       return use_persistent(args.K, splits)
-                 ? launch_typed<T, kIntScale, 128, kGroup128, Walk::kPersistent>(tm_x, tm_w, args, splits, stream)
-                 : launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
+                 ? launch_typed<T, kIntScale, 128, kGroup128, Walk::kPersistent>(tm, args, splits, stream)
+                 : launch_typed<T, kIntScale, 128, kGroup128>(tm, args, splits, stream);
   }
 }
 
 template <typename T, bool kIntScale>
-static int launch_for_groups(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
+static int launch_for_groups(const TensorMaps& tm, const WgmmaArgs& args, int BT,
                              int splits, int slim, cudaStream_t stream) {
-  return args.group_size == kTileK ? launch_for_tokens<T, kIntScale, true>(tm_x, tm_w, args, BT, splits, slim, stream)
-                                   : launch_for_tokens<T, kIntScale, false>(tm_x, tm_w, args, BT, splits, slim, stream);
+  return args.group_size == kTileK ? launch_for_tokens<T, kIntScale, true>(tm, args, BT, splits, slim, stream)
+                                   : launch_for_tokens<T, kIntScale, false>(tm, args, BT, splits, slim, stream);
 }
 
 // The call's tiling: tokens per block and the split of K for them.
@@ -1434,19 +1513,34 @@ static int prefetch_stages() {
   return kPrefetchStages;
 }
 
+// Whether the output tiles may leave by TMA stores (the kernel's kTmaStore):
+// 16-bit Y, 16-byte aligned, rows a multiple of 16 bytes (TMA's global
+// stride). IS_TMA_STORE=0 (read on every call, a measurement knob like
+// IS_GEMM_PATH) turns them off.
+static bool tma_store_ok(is_dtype_t dtype, const void* y, int N, int BT) {
+  if (IS_WG_TMA_STORE == 0 || dtype == IS_DTYPE_F32 || BT < kWalkMinTokens) return false;
+  if (const char* env = std::getenv("IS_TMA_STORE"); env != nullptr && env[0] == '0') return false;
+  return N % 8 == 0 && (reinterpret_cast<uintptr_t>(y) & 15) == 0;
+}
+
 int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
                       const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
                       int group_size, cudaStream_t stream) {
   const Tiling tiling = choose_tiling(M, N, K, group_size);
   const int BT = tiling.BT, splits = tiling.splits;
-  CUtensorMap tm_x, tm_w;
-  if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
-  if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
+  TensorMaps tm;
+  if (int e = encode_map(&tm.x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
+  if (int e = encode_map(&tm.w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
     return e;
-  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0, prefetch_stages()};
+  const bool tma_store = tma_store_ok(dtype, y, N, BT) &&
+                         encode_map(&tm.y, y, (uint64_t)N * 2, (uint64_t)M, 128, BT, CU_TENSOR_MAP_SWIZZLE_128B,
+                                    CU_TENSOR_MAP_DATA_TYPE_UINT16, 2) == 0;
+  if (!tma_store) tm.y = tm.w;  // (a valid map the kernel does not use)
+  const WgmmaArgs args{ws.sa,       S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0,
+                       prefetch_stages(), tma_store ? 1 : 0};
   IS_DISPATCH_DTYPE(dtype, T, {
-    return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, tiling.slim, stream)
-                     : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, tiling.slim, stream);
+    return int_scale ? launch_for_groups<T, true>(tm, args, BT, splits, tiling.slim, stream)
+                     : launch_for_groups<T, false>(tm, args, BT, splits, tiling.slim, stream);
   });
   return 0;
 }
