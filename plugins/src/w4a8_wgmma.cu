@@ -1536,7 +1536,7 @@ int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, con
                          encode_map(&tm.y, y, (uint64_t)N * 2, (uint64_t)M, 128, BT, CU_TENSOR_MAP_SWIZZLE_128B,
                                     CU_TENSOR_MAP_DATA_TYPE_UINT16, 2) == 0;
   if (!tma_store) tm.y = tm.w;  // (a valid map the kernel does not use)
-  const WgmmaArgs args{ws.sa,       S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0,
+  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0,
                        prefetch_stages(), tma_store ? 1 : 0};
   IS_DISPATCH_DTYPE(dtype, T, {
     return int_scale ? launch_for_groups<T, true>(tm, args, BT, splits, tiling.slim, stream)
