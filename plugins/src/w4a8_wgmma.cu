@@ -122,9 +122,10 @@
 #define IS_WG_STMATRIX 1
 #endif
 
-// 16-bit output tiles leave shared memory by TMA stores (one per warpgroup,
-// see the output) where the host could map Y (WgmmaArgs::tma_store); 0
-// compiles only the consumers' own 16-byte copy-out (an A/B switch).
+// The walking kernels' 16-bit output tiles leave shared memory by TMA stores
+// (one per warpgroup, see tma_stores_output and the output) where the host
+// could map Y (WgmmaArgs::tma_store); 0 compiles only the consumers' own
+// 16-byte copy-out (an A/B switch).
 #ifndef IS_WG_TMA_STORE
 #define IS_WG_TMA_STORE 1
 #endif
@@ -292,8 +293,8 @@ struct WgmmaArgs {
   // quantization kernel (prefetch_stages(), host; capped at the kernel's
   // kStages).
   int prefetch_stages;
-  // 1: tm_y maps Y (16-bit, N % 8 == 0, 16-byte aligned) and the output
-  // tiles leave by TMA stores; 0: the consumers copy them out (tma_store_ok, host).
+  // 1: tm_y maps Y and the output tiles leave by TMA stores; 0: the
+  // consumers copy them out (set by launch_typed: tma_stores_output, tma_store_ok).
   int tma_store;
 };
 
@@ -320,8 +321,11 @@ enum class Walk { kGrid, kPersistent, kStreamK };
 // load took longer than copying it out (4096x14336 M = 4096 0.96x,
 // 4096x11008 M = 1024-4096 0.99x), and in the slim 16-token blocks the path
 // cost registers (spills).
-constexpr bool tma_stores_output(Walk walk) { return walk != Walk::kGrid; }
-constexpr int kWalkMinTokens = 64;  // the walking kernels' smallest tile (use_stream_k)
+// (16-bit outputs only: they are staged by stmatrix into the TMA box.)
+template <typename T>
+constexpr bool tma_stores_output(Walk walk) {
+  return IS_WG_TMA_STORE != 0 && IS_WG_STMATRIX != 0 && sizeof(T) == 2 && walk != Walk::kGrid;
+}
 
 // Which kernels may read their group scales from a block-wide table
 // (WgmmaArgs::table_groups): grid walks of <= 64 tokens. At 128 tokens it
@@ -603,7 +607,7 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   // output) and before the block exits.
   // (tma_out and store_issuer are evaluated where used, from the kernel's
   // parameters, not kept in registers through the K loop.)
-  constexpr bool kTmaStore = IS_WG_TMA_STORE != 0 && IS_WG_STMATRIX != 0 && sizeof(T) == 2 && tma_stores_output(kWalk);
+  constexpr bool kTmaStore = tma_stores_output<T>(kWalk);
   auto tma_out = [&]() { return kTmaStore && args.tma_store != 0; };
   auto store_issuer = [&]() { return (threadIdx.x & 127) == 0; };  // thread 0 of each consumer warpgroup
   // The output's per-thread factors (C and bias of its 2 channels, sa of its
@@ -1293,14 +1297,17 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
-// A call's tensor maps: xq, the packed weights, and Y (used where
-// WgmmaArgs::tma_store is set).
-struct TensorMaps {
-  CUtensorMap x, w, y;
-};
+// Whether Y allows the output's TMA stores (where the kernel has them,
+// tma_stores_output): 16-byte aligned, rows a multiple of 16 bytes (TMA's
+// global stride). IS_TMA_STORE=0 (read on every call, a measurement knob like
+// IS_GEMM_PATH) turns them off.
+static bool tma_store_ok(const void* y, int N) {
+  if (const char* env = std::getenv("IS_TMA_STORE"); env != nullptr && env[0] == '0') return false;
+  return N % 8 == 0 && (reinterpret_cast<uintptr_t>(y) & 15) == 0;
+}
 
 template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
-static int launch_typed(const TensorMaps& tm, const WgmmaArgs& args, int splits,
+static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
   auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
   int smem = smem_bytes<BT, kWalk, kSlim>();
@@ -1308,7 +1315,7 @@ static int launch_typed(const TensorMaps& tm, const WgmmaArgs& args, int splits,
   // The scale table, where it applies (has_scale_table, scale_table_groups);
   // tm_s is unused otherwise.
   WgmmaArgs a = args;
-  CUtensorMap tm_s = tm.w;
+  CUtensorMap tm_s = tm_w;
   if constexpr (has_scale_table(BT, kWalk)) {
     const int groups = scale_table_groups<T, kIntScale, BT, kGroup128, kSlim>(args, splits);
     if (groups > 0 && encode_map(&tm_s, scales_of<kIntScale>(args), (uint64_t)(args.K / args.group_size) * 4,
@@ -1317,6 +1324,15 @@ static int launch_typed(const TensorMaps& tm, const WgmmaArgs& args, int splits,
       a.table_groups = groups;
       smem = TileConfig<BT, kSlim>::table_smem_bytes(groups);
     }
+  }
+  // The map of Y for the output's TMA stores, where the kernel has them
+  // (tma_stores_output) and Y allows them (tma_store_ok); tm_y is unused otherwise.
+  CUtensorMap tm_y = tm_w;
+  if constexpr (tma_stores_output<T>(kWalk)) {
+    if (tma_store_ok(args.y, args.N) &&
+        encode_map(&tm_y, args.y, (uint64_t)args.N * sizeof(T), (uint64_t)args.M, 128, BT, CU_TENSOR_MAP_SWIZZLE_128B,
+                   CU_TENSOR_MAP_DATA_TYPE_UINT16, sizeof(T)) == 0)
+      a.tma_store = 1;
   }
   const int gx = (args.N + kBlockChannels - 1) / kBlockChannels, gy = (args.M + BT - 1) / BT;
   // Persistent: one block per SM (BT = 64 and 128 run one per SM), at most
@@ -1327,8 +1343,8 @@ static int launch_typed(const TensorMaps& tm, const WgmmaArgs& args, int splits,
                     : kWalk == Walk::kStreamK
                         ? dim3((unsigned)std::min<int64_t>(units, std::min(sm_count(), kStreamKMaxBlocks)))
                         : dim3(gx, gy, splits);
-  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm.x, tm.w,
-                               a, tm_s, tm.y));
+  IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(TileConfig<BT, kSlim>::kThreads), smem, splits, stream, tm_x, tm_w,
+                               a, tm_s, tm_y));
   IS_LAUNCH_CHECK();
   return 0;
 }
@@ -1404,42 +1420,42 @@ static bool use_stream_k(const WgmmaArgs& args, int BT, int splits) {
 
 // The slim blocks (level kSlim) of a tile of BT = 8, 16 or 32 tokens.
 template <typename T, bool kIntScale, bool kGroup128, int kSlim>
-static int launch_slim(const TensorMaps& tm, const WgmmaArgs& args, int BT, int splits,
+static int launch_slim(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT, int splits,
                        cudaStream_t stream) {
   constexpr Walk kG = Walk::kGrid;
   switch (BT) {
-    case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, kSlim>(tm, args, splits, stream);
-    case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, kSlim>(tm, args, splits, stream);
-    default: return launch_typed<T, kIntScale, 32, kGroup128, kG, kSlim>(tm, args, splits, stream);
+    case 8: return launch_typed<T, kIntScale, 8, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
+    case 16: return launch_typed<T, kIntScale, 16, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
+    default: return launch_typed<T, kIntScale, 32, kGroup128, kG, kSlim>(tm_x, tm_w, args, splits, stream);
   }
 }
 
 template <typename T, bool kIntScale, bool kGroup128>
-static int launch_for_tokens(const TensorMaps& tm, const WgmmaArgs& args, int BT,
+static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
                              int splits, int slim, cudaStream_t stream) {
   if (use_stream_k(args, BT, splits))
-    return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm, args, 1, stream)
-                    : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm, args, 1, stream);
+    return BT == 64 ? launch_typed<T, kIntScale, 64, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream)
+                    : launch_typed<T, kIntScale, 128, kGroup128, Walk::kStreamK>(tm_x, tm_w, args, 1, stream);
   if (slim)
-    return slim == 2 ? launch_slim<T, kIntScale, kGroup128, 2>(tm, args, BT, splits, stream)
-                     : launch_slim<T, kIntScale, kGroup128, 1>(tm, args, BT, splits, stream);
+    return slim == 2 ? launch_slim<T, kIntScale, kGroup128, 2>(tm_x, tm_w, args, BT, splits, stream)
+                     : launch_slim<T, kIntScale, kGroup128, 1>(tm_x, tm_w, args, BT, splits, stream);
   switch (BT) {
-    case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm, args, splits, stream);
-    case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm, args, splits, stream);
-    case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm, args, splits, stream);
-    case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm, args, splits, stream);
+    case 8: return launch_typed<T, kIntScale, 8, kGroup128>(tm_x, tm_w, args, splits, stream);
+    case 16: return launch_typed<T, kIntScale, 16, kGroup128>(tm_x, tm_w, args, splits, stream);
+    case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm_x, tm_w, args, splits, stream);
+    case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm_x, tm_w, args, splits, stream);
     default:
       return use_persistent(args.K, splits)
-                 ? launch_typed<T, kIntScale, 128, kGroup128, Walk::kPersistent>(tm, args, splits, stream)
-                 : launch_typed<T, kIntScale, 128, kGroup128>(tm, args, splits, stream);
+                 ? launch_typed<T, kIntScale, 128, kGroup128, Walk::kPersistent>(tm_x, tm_w, args, splits, stream)
+                 : launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
   }
 }
 
 template <typename T, bool kIntScale>
-static int launch_for_groups(const TensorMaps& tm, const WgmmaArgs& args, int BT,
+static int launch_for_groups(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int BT,
                              int splits, int slim, cudaStream_t stream) {
-  return args.group_size == kTileK ? launch_for_tokens<T, kIntScale, true>(tm, args, BT, splits, slim, stream)
-                                   : launch_for_tokens<T, kIntScale, false>(tm, args, BT, splits, slim, stream);
+  return args.group_size == kTileK ? launch_for_tokens<T, kIntScale, true>(tm_x, tm_w, args, BT, splits, slim, stream)
+                                   : launch_for_tokens<T, kIntScale, false>(tm_x, tm_w, args, BT, splits, slim, stream);
 }
 
 // The call's tiling: tokens per block and the split of K for them.
@@ -1513,34 +1529,19 @@ static int prefetch_stages() {
   return kPrefetchStages;
 }
 
-// Whether the output tiles may leave by TMA stores (the kernel's kTmaStore):
-// 16-bit Y, 16-byte aligned, rows a multiple of 16 bytes (TMA's global
-// stride). IS_TMA_STORE=0 (read on every call, a measurement knob like
-// IS_GEMM_PATH) turns them off.
-static bool tma_store_ok(is_dtype_t dtype, const void* y, int N, int BT) {
-  if (IS_WG_TMA_STORE == 0 || dtype == IS_DTYPE_F32 || BT < kWalkMinTokens) return false;
-  if (const char* env = std::getenv("IS_TMA_STORE"); env != nullptr && env[0] == '0') return false;
-  return N % 8 == 0 && (reinterpret_cast<uintptr_t>(y) & 15) == 0;
-}
-
 int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
                       const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
                       int group_size, cudaStream_t stream) {
   const Tiling tiling = choose_tiling(M, N, K, group_size);
   const int BT = tiling.BT, splits = tiling.splits;
-  TensorMaps tm;
-  if (int e = encode_map(&tm.x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
-  if (int e = encode_map(&tm.w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
+  CUtensorMap tm_x, tm_w;
+  if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
+  if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
     return e;
-  const bool tma_store = tma_store_ok(dtype, y, N, BT) &&
-                         encode_map(&tm.y, y, (uint64_t)N * 2, (uint64_t)M, 128, BT, CU_TENSOR_MAP_SWIZZLE_128B,
-                                    CU_TENSOR_MAP_DATA_TYPE_UINT16, 2) == 0;
-  if (!tma_store) tm.y = tm.w;  // (a valid map the kernel does not use)
-  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0,
-                       prefetch_stages(), tma_store ? 1 : 0};
+  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0, prefetch_stages(), 0};
   IS_DISPATCH_DTYPE(dtype, T, {
-    return int_scale ? launch_for_groups<T, true>(tm, args, BT, splits, tiling.slim, stream)
-                     : launch_for_groups<T, false>(tm, args, BT, splits, tiling.slim, stream);
+    return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, tiling.slim, stream)
+                     : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, tiling.slim, stream);
   });
   return 0;
 }
