@@ -1355,7 +1355,7 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
 // and K <= 8192: measured
 // on the H100 (PERF.md v12) it was 4-14% faster at M >= 1024 for K = 4096 and
 // 3-4% slower for 4096 x 14336, where the fill it saves is 2 of 112 k-tiles;
-// with v26's TMA-stored output, on the H200, still 2-4% slower at 4096 x 11008
+// with v26's TMA-stored output, on the H200, still 1.9-4.6% slower at 4096 x 11008
 // and 4096 x 14336, M = 512-4096 (PERF.md, fourteenth session).
 // IS_PERSISTENT=1 forces it wherever it applies, IS_PERSISTENT=0 never (read
 // on every call, like IS_GEMM_PATH).
