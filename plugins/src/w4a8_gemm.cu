@@ -58,11 +58,11 @@ constexpr int kNT = 2;      // n8 tiles per warp: a warp covers 16 columns
 constexpr int kBlockN = kWarps * kNT * 8;
 // Chunks whose operands are loaded ahead (see Pipelining): 4 for the N-split
 // shape; 2 for the K-split shape, whose 8-warp blocks must fit twice per SM
-// (128 registers a thread), or 4 there when M <= 8: a block's rows 8..15 are
-// then empty, their A registers are not loaded, and the 8 registers a chunk
-// saves pay for twice the weight bytes in flight (decode is bound by them).
-template <int kKWarps, bool kRows16>
-constexpr int kStagesFor = kKWarps == 1 || !kRows16 ? 4 : 2;
+// (128 registers a thread). The 8-row K-split kernel (M <= 8, rows 8..15
+// empty) is given 2 or 3 by its launcher (kRows8ShallowMaxK); until v26 it
+// had 4, which the H100 measured slower.
+template <int kKWarps>
+constexpr int kStagesFor = kKWarps == 1 ? 4 : 2;
 
 __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                        uint32_t b0, uint32_t b1) {
@@ -124,7 +124,8 @@ constexpr int kFusedMaxSmem = 32 * 1024;
 // Bytes between fused rows in shared memory: 16-byte aligned, plus the pad.
 __host__ __device__ constexpr int64_t fused_row_bytes(int64_t K) { return (K + 15) / 16 * 16 + kFusedRowPad; }
 
-template <typename T, bool kIntScale, int W, int kKWarps, bool kRows16, bool kFusedQuant = false>
+template <typename T, bool kIntScale, int W, int kKWarps, bool kRows16, bool kFusedQuant = false,
+          int kStagesArg = kStagesFor<kKWarps>>
 __global__ void __launch_bounds__(kKWarps == 1 ? kWarps * 32 : kKWarps * 32, kKWarps == 1 ? 1 : 2)
 w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const float* __restrict__ sa,
                  const uint32_t* __restrict__ wq, const int32_t* __restrict__ S, const float* __restrict__ s_float,
@@ -137,7 +138,7 @@ w4a8_gemm_kernel(const T* __restrict__ x, const int8_t* __restrict__ xq, const f
   allow_dependent_launch();  // the next kernel may be scheduled as SMs free up (common.cuh)
   constexpr int kChunk = 32 * W;
   // (3 with fused quantization: its prologue's registers leave no room for 4 without spills.)
-  constexpr int kStages = kFusedQuant ? 3 : kStagesFor<kKWarps, kRows16>;
+  constexpr int kStages = kFusedQuant ? 3 : kStagesArg;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int r = lane >> 2, t = lane & 3;
   const int n_warp = kKWarps == 1 ? (blockIdx.x * kWarps + warp) * (kNT * 8) : blockIdx.x * (kNT * 8);
@@ -497,6 +498,14 @@ static bool use_fused_quant(const void* x, int64_t M, int64_t N, int64_t K) {
 }
 
 
+// Stages of the 8-row K-split kernel (M <= 8, no fused quantization): 2 up
+// to K = kRows8ShallowMaxK, else 3. Measured on the H100 against v26's 4
+// (PERF.md, "H100, fifteenth session", bench_results/
+// h100_2026-12-02_v27_rows8_stages_ab.txt, one process, 3 rounds): at
+// 4096x4096 M = 2-8 2 stages 0.876-0.894x of v26's time, 3 0.898-0.915x;
+// at 4096x11008 M = 1-8 3 stages 0.961-0.978x, 2 0.965-1.005x.
+constexpr int64_t kRows8ShallowMaxK = 4096;
+
 template <typename T, bool kIntScale, int W>
 static int launch_gemm_typed(const T* x, const Workspace& ws, const uint32_t* wq, const int32_t* S,
                              const float* s_float, const float* C, const T* bias, T* y, int M, int N, int K,
@@ -506,7 +515,8 @@ static int launch_gemm_typed(const T* x, const Workspace& ws, const uint32_t* wq
     dim3 grid((unsigned)k_split_blocks_n(N), (M + 15) / 16);
     const bool fused = use_fused_quant(x, M, N, K);
     auto kernel = fused    ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false, true>
-                  : M <= 8 ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false>
+                  : M <= 8 ? (K <= kRows8ShallowMaxK ? w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false, false, 2>
+                                                     : w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, false, false, 3>)
                            : w4a8_gemm_kernel<T, kIntScale, W, kKSplitWarps, true>;
     const size_t smem = fused ? (size_t)(M * fused_row_bytes(K)) : 0;
     IS_CUDA_TRY(launch_dependent(kernel, grid, dim3(kKSplitWarps * 32), smem, 0, stream, x, (const int8_t*)ws.xq,
