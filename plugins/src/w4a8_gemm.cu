@@ -502,7 +502,7 @@ static bool use_fused_quant(const void* x, int64_t M, int64_t N, int64_t K) {
 // to K = kRows8ShallowMaxK, else 3. Measured on the H100 against v26's 4
 // (PERF.md, "H100, fifteenth session", bench_results/
 // h100_2026-12-02_v27_rows8_stages_ab.txt, one process, 3 rounds): at
-// 4096x4096 M = 2-8 2 stages 0.876-0.894x of v26's time, 3 0.898-0.915x;
+// 4096x4096 M = 2-8 2 stages 0.876-0.924x of v26's time, 3 0.887-0.915x;
 // at 4096x11008 M = 1-8 3 stages 0.961-0.978x, 2 0.965-1.005x.
 constexpr int64_t kRows8ShallowMaxK = 4096;
 
