@@ -1,8 +1,10 @@
-"""Compare the wgmma kernels' SASS of two builds of libis_kernels.so.
+"""Compare the kernels' SASS of two builds of libis_kernels.so.
 
     python3 scripts/sass_compare.py OLD/libis_kernels.so NEW/libis_kernels.so
+    SASS_KERNELS=w4a8_gemm_kernel python3 scripts/sass_compare.py OLD.so NEW.so   # the mma.sync kernels
 
-For each w4a8_wgmma_kernel instantiation (matched by its template arguments,
+For each instantiation of the kernels whose mangled name holds SASS_KERNELS
+(default w4a8_wgmma_kernel) (matched by its template arguments,
 so a changed parameter list still pairs them) prints whether its
 instructions are identical, identical up to constant-bank offsets
 (c[0x0][...]: kernel parameters moved), or differ, and how many lines
@@ -47,7 +49,8 @@ def main() -> int:
     if not cuobjdump:
         print("sass_compare: cuobjdump not found (set CUOBJDUMP)")
         return 2
-    old, new = (kernel_sass(lib, cuobjdump) for lib in sys.argv[1:])
+    fragment = os.environ.get("SASS_KERNELS", "w4a8_wgmma_kernel")
+    old, new = (kernel_sass(lib, cuobjdump, fragment) for lib in sys.argv[1:])
     norm = lambda body: [re.sub(r"c\[0x0\]\[0x[0-9a-f]+\]", "c[0x0][X]", l) for l in body]
     verdicts = Counter()
     for key in sorted(new):

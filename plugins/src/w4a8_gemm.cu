@@ -60,9 +60,18 @@ constexpr int kBlockN = kWarps * kNT * 8;
 // shape; 2 for the K-split shape, whose 8-warp blocks must fit twice per SM
 // (128 registers a thread). The 8-row K-split kernel (M <= 8, rows 8..15
 // empty) is given 2 or 3 by its launcher (kRows8ShallowMaxK); until v26 it
-// had 4, which the H100 measured slower.
+// had 4, which the H100 measured slower. IS_NSPLIT_STAGES and
+// IS_ROWS16_STAGES (build-time measurement knobs, scripts/build_variant.sh)
+// set the other two; the 16-row kernel's 3 stages spill (PERF.md, "ninth
+// session": rejected on the H200).
+#ifndef IS_NSPLIT_STAGES
+#define IS_NSPLIT_STAGES 4
+#endif
+#ifndef IS_ROWS16_STAGES
+#define IS_ROWS16_STAGES 2
+#endif
 template <int kKWarps>
-constexpr int kStagesFor = kKWarps == 1 ? 4 : 2;
+constexpr int kStagesFor = kKWarps == 1 ? IS_NSPLIT_STAGES : IS_ROWS16_STAGES;
 
 __device__ __forceinline__ void mma_s8(int (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                        uint32_t b0, uint32_t b1) {
