@@ -4,8 +4,8 @@
     SASS_KERNELS=w4a8_gemm_kernel python3 scripts/sass_compare.py OLD.so NEW.so   # the mma.sync kernels
 
 For each instantiation of the kernels whose mangled name holds SASS_KERNELS
-(default w4a8_wgmma_kernel) (matched by its template arguments,
-so a changed parameter list still pairs them) prints whether its
+(default: w4a8_wgmma_kernel), matched by its template arguments so that a
+changed parameter list still pairs them, prints whether its
 instructions are identical, identical up to constant-bank offsets
 (c[0x0][...]: kernel parameters moved), or differ, and how many lines
 differ. Needs cuobjdump (CUOBJDUMP, or on PATH). Why: a change meant to
