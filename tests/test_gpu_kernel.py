@@ -67,6 +67,7 @@ EXACT_SHAPES = [  # (M, N, K): every M of the sweep, N and K from 128 to 16384 i
 
 
 def _set_path(monkeypatch, path: str) -> str:
+    monkeypatch.delenv("IS_SCALE_ROWS", raising=False)
     monkeypatch.delenv("IS_PERSISTENT", raising=False)
     monkeypatch.delenv("IS_STREAMK", raising=False)
     monkeypatch.delenv("IS_SLIM", raising=False)
@@ -292,6 +293,78 @@ def test_back_to_back_graph_replay_bit_exact(m, n, k, path, monkeypatch):
         torch.cuda.synchronize()
         for i in range(calls):
             assert ulp_distance(ys[i].cpu().numpy(), refs[i]).max() <= 1, f"call {i} of {calls}"
+
+
+# The persistent kernel at M >= 512 (and wherever IS_SCALE_ROWS=1 forces it)
+# reads its group scales from the copy of S transposed to [G][pitch] that the
+# quantization kernel writes into the workspace at every call
+# (ScaleTranspose; w4a8_wgmma.cu, "Group scales", use_scale_rows): N not a
+# multiple of 4 (the copy's rows padded to 4 words), G not a multiple of 4
+# (K = 768: one word per item instead of 16-byte loads) and G a multiple of 4,
+# tiles walked once or twice; with the copy forced on, off, and the library's
+# choice; the float baseline the same way.
+TRANSPOSED_SCALE_SHAPES = [(520, 138, 1024), (300, 138, 768), (600, 4100, 1024), (129, 256, 2048), (4096, 256, 512)]
+
+
+@pytest.mark.parametrize("rows", ["1", "0", "auto"])
+@pytest.mark.parametrize("m,n,k", TRANSPOSED_SCALE_SHAPES)
+def test_transposed_scales_bit_exact(m, n, k, rows, monkeypatch):
+    _set_path(monkeypatch, "persistent")
+    if rows != "auto":
+        monkeypatch.setenv("IS_SCALE_ROWS", rows)
+    _check_acc_bit_exact(m, n, k, 128, seed=m + n + k)
+
+
+@pytest.mark.parametrize("rows", ["1", "0"])
+def test_transposed_scales_float_baseline(rows, monkeypatch):
+    _set_path(monkeypatch, "persistent")
+    monkeypatch.setenv("IS_SCALE_ROWS", rows)
+    run, ref = _float_baseline_case(520, 138, 1024, seed=3)
+    np.testing.assert_allclose(run(), ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_transposed_scales_from_unaligned_s_bit_exact(monkeypatch):
+    """S at an address that is not 16-byte aligned (a view one word into its
+    buffer): the copy falls back to one word per item, same bits."""
+    _set_path(monkeypatch, "persistent")
+    monkeypatch.setenv("IS_SCALE_ROWS", "1")
+    m, n, k = 256, 384, 1024
+    x, w, packed, acc = exact_case_cached(m, n, k, 128, seed=5)
+    flat = torch.empty(w.S.size + 1, dtype=torch.int32, device="cuda")
+    S = flat[1:].view(w.S.shape)
+    S.copy_(_to_torch(w.S))
+    assert S.data_ptr() % 16 != 0
+    y = plugin.int_scale_gemm(_to_torch(x), _to_torch(packed), S, _to_torch(w.C), None, 128)
+    np.testing.assert_array_equal(y.cpu().numpy().astype(np.int64), acc)
+
+
+# Layers of one shape but different weights and scales, called in turn in one
+# CUDA graph with one workspace, as TensorRT runs a model: each call's
+# quantization kernel rewrites the workspace's transposed scales while the
+# previous GEMM may still be running (programmatic dependent launch), so a
+# copy made too early, or one call reading another's scales, changes Y.
+@pytest.mark.parametrize("path", ["auto", "persistent", "streamk"])
+def test_layers_sharing_workspace_in_graph_bit_exact(path, monkeypatch):
+    _set_path(monkeypatch, path)  # M = 520: the copy on the library's choice and on the persistent kernel
+    m, n, k, layers = 520, 4224, 1024, 3
+    cases = [random_case_cached(m, n, k, 128, DTYPES["fp16"], False, seed=40 + i) for i in range(layers)]
+    refs = [int_scale_gemm_reference(x, packed, w.S, w.C, None, 128) for x, w, _, packed in cases]
+    dev = [(_to_torch(x), _to_torch(packed), _to_torch(w.S), _to_torch(w.C)) for x, w, _, packed in cases]
+    ws = plugin.workspace_for(m, n, k, "cuda")
+    ys = [torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda") for _ in range(layers)]
+    plugin.int_scale_gemm(*dev[0], None, 128, ws, ys[0])  # load the kernels before the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for i in range(layers):
+            plugin.int_scale_gemm(*dev[i], None, 128, ws, ys[i])
+    for _ in range(3):
+        for y in ys:
+            y.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        for i in range(layers):
+            assert ulp_distance(ys[i].cpu().numpy(), refs[i]).max() <= 1, f"layer {i} of {layers}"
 
 
 # v22 reads the epilogue's factors before the K loop in the mma.sync K-split

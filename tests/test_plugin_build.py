@@ -70,10 +70,11 @@ def test_generated_wgmma_header_is_current():
 
 
 def test_workspace_size_contract(build_dir):
-    """is_gemm_workspace_size (host code, no GPU needed): the INT8 activations
-    and per-token scales, each 256-byte aligned, and above M = 32 the wgmma
-    path's stream-K counters (one int per 128 x 64 tile) and 160 partial-sum
-    slots of 64 KB. The TensorRT plugin sizes one buffer for the profile's
+    """is_gemm_workspace_size (host code, no GPU needed): the INT8 activations,
+    the per-token scales and the group scales transposed ([ceil(K / 128)]
+    rows of N rounded up to 4 words), each 256-byte aligned, and above M = 32
+    the wgmma path's stream-K counters (one int per 128 x 64 tile) and 160
+    partial-sum slots of 64 KB. The TensorRT plugin sizes one buffer for the profile's
     largest M and passes it for every smaller M, so the size must never
     decrease as M grows."""
     import ctypes
@@ -86,12 +87,13 @@ def test_workspace_size_contract(build_dir):
     def align(v: int) -> int:
         return (v + 255) // 256 * 256
 
-    n, k = 4096, 4096
-    for m in (1, 7, 32):
-        assert size(m, n, k) == align(m * k) + align(4 * m)
-    for m in (33, 64, 300):
-        counters = ((n + 127) // 128) * ((m + 63) // 64)
-        assert size(m, n, k) == align(m * k) + align(4 * m) + align(4 * counters) + 160 * 128 * 128 * 4
+    for n, k in ((4096, 4096), (138, 384), (4100, 11008)):
+        scales_t = align(-(-k // 128) * ((n + 3) // 4 * 4) * 4)
+        for m in (1, 7, 32):
+            assert size(m, n, k) == align(m * k) + align(4 * m) + scales_t
+        for m in (33, 64, 300):
+            counters = ((n + 127) // 128) * ((m + 63) // 64)
+            assert size(m, n, k) == align(m * k) + align(4 * m) + scales_t + align(4 * counters) + 160 * 128 * 128 * 4
     for n_, k_ in ((4096, 4096), (200, 512), (28672, 4096)):
         sizes = [size(m, n_, k_) for m in range(1, 300)]
         assert all(a <= b for a, b in zip(sizes, sizes[1:])), (n_, k_)

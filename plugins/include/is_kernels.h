@@ -32,8 +32,10 @@ enum {
 const char* is_error_string(int code);
 
 // Bytes of device workspace the GEMMs need for M rows: the INT8 activations
-// and per-token scales, and above M = 32 the wgmma path's stream-K counters
-// (one int per 128 x 64 tile of N x M) and partial-sum slots (160 x 64 KB).
+// and per-token scales, a copy of the group scales transposed to [G, N]
+// (N * K / 32 bytes: the wgmma path's 128-token tiles read it; rewritten at
+// every call), and above M = 32 the wgmma path's stream-K counters (one int
+// per 128 x 64 tile of N x M) and partial-sum slots (160 x 64 KB).
 // Non-decreasing in M, so a buffer sized for the largest M serves every M.
 size_t is_gemm_workspace_size(int64_t M, int64_t N, int64_t K);
 

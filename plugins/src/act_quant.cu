@@ -6,7 +6,8 @@
 // registers take one pass with 16-byte loads (quantize_rows_vec_kernel, 256
 // or 512 threads: choose_quant_threads), others two passes. Each thread
 // reduces its slice, warps reduce with shuffles, then every thread writes
-// its slice.
+// its slice. The same grid also makes the wgmma path's copy of the group
+// scales (transpose_scales_grid), where the GEMM asks for it.
 #include "act_quant.cuh"
 #include "block_timeline.cuh"
 #include "common.cuh"
@@ -51,12 +52,75 @@ __device__ __forceinline__ void zero_ints_grid(int* p, int n) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) p[i] = 0;
 }
 
+// The scale copy of ScaleTranspose (gemm_paths.h), spread over the grid's
+// threads. Work item w = q * n + i (i fastest) copies channel i's groups
+// 4q..4q+3: one 16-byte load of its row (where rows and base allow it), four
+// 4-byte stores into rows 4q..4q+3 of dst, so that a warp's 32 items store
+// 4 runs of 128 contiguous bytes (the loads: 32 rows of 16 bytes; the other
+// half of each 32-byte sector is the item q + 1's, n items later, usually
+// from L2). Otherwise one word per item (w = j * n + i).
+// A thread issues the loads of kScaleBatch items before their stores: at
+// M = 128 the grid has 32K threads for 28672 x 32 scales (7 items each), and
+// one item at a time made 7 DRAM round trips in a row that the GEMM waited
+// for (28672x4096 M = 128: 1.25x base's time on the H100; PERF.md,
+// seventeenth session).
+constexpr int kScaleBatch = 8;
+// (32-bit indices: the host refuses a copy of 2^31 words or more,
+// launch_quantize; 64-bit ones took 20 more registers.)
+__device__ __forceinline__ void transpose_scales_grid(const ScaleTranspose& st) {
+  const uint32_t n = st.n, g = st.g, pitch = st.pitch;
+  const uint32_t first = blockIdx.x * blockDim.x + threadIdx.x, stride = gridDim.x * blockDim.x;
+  const uint32_t* __restrict__ src = st.src;
+  uint32_t* __restrict__ dst = st.dst;
+  if (g % 4 == 0 && aligned16(src)) {
+    const uint32_t items = n * (g / 4);
+    for (uint32_t w0 = first; w0 < items; w0 += kScaleBatch * stride) {
+      uint4 v[kScaleBatch];
+#pragma unroll
+      for (int b = 0; b < kScaleBatch; ++b) {
+        const uint32_t w = w0 + b * stride;
+        if (w < items) v[b] = __ldg(reinterpret_cast<const uint4*>(src + (size_t)(w % n) * g) + w / n);
+      }
+#pragma unroll
+      for (int b = 0; b < kScaleBatch; ++b) {
+        const uint32_t w = w0 + b * stride;
+        if (w >= items) break;
+        uint32_t* d = dst + (size_t)(4 * (w / n)) * pitch + w % n;
+        d[0] = v[b].x;
+        d[pitch] = v[b].y;
+        d[2 * pitch] = v[b].z;
+        d[3 * pitch] = v[b].w;
+      }
+    }
+  } else {
+    const uint32_t items = n * g;
+    for (uint32_t w0 = first; w0 < items; w0 += kScaleBatch * stride) {
+      uint32_t v[kScaleBatch];
+#pragma unroll
+      for (int b = 0; b < kScaleBatch; ++b) {
+        const uint32_t w = w0 + b * stride;
+        if (w < items) v[b] = __ldg(src + (size_t)(w % n) * g + w / n);
+      }
+#pragma unroll
+      for (int b = 0; b < kScaleBatch; ++b) {
+        const uint32_t w = w0 + b * stride;
+        if (w >= items) break;
+        dst[(size_t)(w / n) * pitch + w % n] = v[b];
+      }
+    }
+  }
+}
+
 // General rows (any K, any alignment): two passes over the row, one element
 // per thread and step.
-template <typename T, bool kPermute>
+// kCopy: the kernel also makes the scale copy (st); a template flag so that
+// the kernels without it keep their registers (the copy's batch of loads took
+// the 512-thread kernel from 40 to 74, which decides what shares an SM with
+// a GEMM block: see choose_quant_threads).
+template <typename T, bool kPermute, bool kCopy = false>
 __global__ void __launch_bounds__(kQuantThreads)
 quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
-                     int* __restrict__ zero_ints, int n_zero) {
+                     int* __restrict__ zero_ints, int n_zero, const ScaleTranspose st) {
   [[maybe_unused]] constexpr uint16_t kTlKernel = timeline_kernel(kTlQuantRows, kQuantThreads);
   IS_TL_BLOCK(kTlKernel, x);  // timeline build only (block_timeline.cuh)
   allow_dependent_launch();  // the GEMM may start streaming weights now
@@ -74,6 +138,7 @@ quantize_rows_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq
   for (int64_t k = threadIdx.x; k < K; k += kQuantThreads)
     out[kPermute ? permuted_k(k) : k] = quantize_one(to_float(ld_produced(row + k)), inv);
   if (threadIdx.x == 0) sa[m] = quant_scale(amax);
+  if constexpr (kCopy) transpose_scales_grid(st);
 }
 
 // Rows that fit in registers (K <= kThreads * vecs_per_thread(kThreads) * 16 / sizeof(T),
@@ -88,10 +153,10 @@ constexpr int kMaxVecs = 8;
 // (the same 2048 vectors a block: 1024 threads get 64 registers each).
 constexpr int vecs_per_thread(int threads) { return threads <= 256 ? kMaxVecs : kMaxVecs * 256 / threads; }
 
-template <typename T, bool kPermute, int kThreads>
+template <typename T, bool kPermute, int kThreads, bool kCopy = false>
 __global__ void __launch_bounds__(kThreads)
 quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict__ xq, float* __restrict__ sa,
-                         int* __restrict__ zero_ints, int n_zero) {
+                         int* __restrict__ zero_ints, int n_zero, const ScaleTranspose st) {
   [[maybe_unused]] constexpr uint16_t kTlKernel = timeline_kernel(kTlQuantVec, kThreads);
   IS_TL_BLOCK(kTlKernel, x);  // timeline build only (block_timeline.cuh)
   allow_dependent_launch();  // the GEMM may start streaming weights now
@@ -146,6 +211,7 @@ quantize_rows_vec_kernel(const T* __restrict__ x, int64_t K, int8_t* __restrict_
     }
   }
   if (threadIdx.x == 0) sa[m] = quant_scale(amax);
+  if constexpr (kCopy) transpose_scales_grid(st);  // after the row: its loads of X went out first
 }
 
 // Threads per block of the vector kernel: 512 where M <= 64, or K >= 8192
@@ -172,33 +238,36 @@ static int choose_quant_threads(int64_t M, int64_t K) {
 }
 
 // The instantiated vector kernel for a block size, or nullptr.
-template <typename T, bool kPermute>
+template <typename T, bool kPermute, bool kCopy = false>
 static auto quant_kernel(int threads) -> decltype(&quantize_rows_vec_kernel<T, kPermute, 256>) {
   switch (threads) {
-    case 256: return quantize_rows_vec_kernel<T, kPermute, 256>;
-    case 512: return quantize_rows_vec_kernel<T, kPermute, 512>;
-    case 1024: return quantize_rows_vec_kernel<T, kPermute, 1024>;
+    case 256: return quantize_rows_vec_kernel<T, kPermute, 256, kCopy>;
+    case 512: return quantize_rows_vec_kernel<T, kPermute, 512, kCopy>;
+    case 1024: return quantize_rows_vec_kernel<T, kPermute, 1024, kCopy>;
     default: return nullptr;
   }
 }
 
 // Host launcher shared with the GEMM entry points (no argument checks here).
 int launch_quantize(const void* x, is_dtype_t dtype, int64_t M, int64_t K, int8_t* xq, float* sa, XqOrder order,
-                    cudaStream_t stream, int* zero_ints, int n_zero) {
+                    cudaStream_t stream, int* zero_ints, int n_zero, const ScaleTranspose& st) {
   if (order == XqOrder::kWgmmaPermuted && K % 128) return IS_ERR_BAD_SHAPE;
   IS_DISPATCH_DTYPE(dtype, T, {
     const T* xt = static_cast<const T*>(x);
     const bool perm = order == XqOrder::kWgmmaPermuted;
     int threads = choose_quant_threads(M, K);
-    auto kernel = perm ? quant_kernel<T, true>(threads) : quant_kernel<T, false>(threads);
+    // The scale copy rides only on the wgmma order's kernels (ScaleTranspose).
+    const bool copy = st.n > 0;
+    if (copy && (!perm || (int64_t)st.pitch * st.g >= (int64_t(1) << 31))) return IS_ERR_BAD_SHAPE;
+    auto kernel = copy ? quant_kernel<T, true, true>(threads) : perm ? quant_kernel<T, true>(threads) : quant_kernel<T, false>(threads);
     if (kernel == nullptr) return IS_ERR_BAD_SHAPE;  // IS_QUANT named a block size that is not built
     // Rows that do not fit the registers (or are not 16-byte vectors): the two-pass kernel.
     if (!(aligned16(x) && K % 8 == 0 && K <= (int64_t)threads * vecs_per_thread(threads) * Vec16<T>::kN)) {
-      kernel = perm ? quantize_rows_kernel<T, true> : quantize_rows_kernel<T, false>;
+      kernel = copy ? quantize_rows_kernel<T, true, true> : perm ? quantize_rows_kernel<T, true> : quantize_rows_kernel<T, false>;
       threads = kQuantThreads;
     }
     IS_CUDA_TRY(launch_dependent(kernel, dim3((unsigned)M), dim3((unsigned)threads), 0, 0, stream, xt, K, xq, sa,
-                                 zero_ints, n_zero));
+                                 zero_ints, n_zero, st));
   });
   IS_LAUNCH_CHECK();
   return 0;

@@ -53,16 +53,23 @@ template <> __device__ __forceinline__ uint32_t pack2_from_float<__nv_bfloat16>(
 constexpr size_t kAlign = 256;
 __host__ __device__ inline size_t align_up(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-// Workspace layout: [xq int8 M*K][sa float M] and, where the wgmma path may
-// run stream-K (M > 32), [one int counter per 64-token tile][partial-sum
-// slots, kStreamKMaxBlocks x 128 x 128 x 4 bytes]; each part 256-byte aligned.
-// The quantization kernel zeroes the counters at every call (a TensorRT
-// workspace is scratch shared with other layers).
+// Workspace layout: [xq int8 M*K][sa float M][the group scales transposed,
+// uint32 [K / 128][scales_t_pitch(N)]] and, where the wgmma path may run
+// stream-K (M > 32), [one int counter per 64-token tile][partial-sum slots,
+// kStreamKMaxBlocks x 128 x 128 x 4 bytes]; each part 256-byte aligned.
+// The quantization kernel zeroes the counters and, for the wgmma path's
+// 128-token kernels of group size 128, rewrites the transposed scales at
+// every call (a TensorRT workspace is scratch shared with other layers; see
+// ScaleTranspose in gemm_paths.h). The transposed scales are N * K / 32
+// bytes, 1/16 of the packed weights, and are reserved at every M so that
+// the size stays non-decreasing in M whatever tiling a knob forces.
 constexpr int kStreamKMaxBlocks = 160;                   // >= the SMs of any sm_90 GPU
 constexpr size_t kStreamKSlotBytes = 128 * 128 * 4;      // one block's partials at 128 tokens
+constexpr int64_t kScalesTGroup = 128;                   // the only group size whose scales are transposed
 struct Workspace {
   int8_t* xq;
   float* sa;
+  uint32_t* scales_t;  // [K / 128][scales_t_pitch(N)], S or s as [G, N] (group size 128)
   int* counters;   // nullptr below M = 33
   void* partials;  // nullptr below M = 33
   int n_counters;
@@ -70,9 +77,15 @@ struct Workspace {
 
 inline bool workspace_has_stream_k(int64_t M) { return M > 32; }
 inline int64_t stream_k_counters(int64_t M, int64_t N) { return ((N + 127) / 128) * ((M + 63) / 64); }
+// Row pitch (elements) of the transposed scales: N rounded up to 4, so that
+// every row starts 16-byte aligned (a TMA map's row stride is a multiple of 16 bytes).
+__host__ __device__ inline int64_t scales_t_pitch(int64_t N) { return (N + 3) / 4 * 4; }
+inline size_t scales_t_bytes(int64_t N, int64_t K) {
+  return (size_t)((K + kScalesTGroup - 1) / kScalesTGroup) * (size_t)scales_t_pitch(N) * 4;
+}
 
 inline size_t workspace_bytes(int64_t M, int64_t N, int64_t K) {
-  size_t b = align_up((size_t)M * K) + align_up((size_t)M * sizeof(float));
+  size_t b = align_up((size_t)M * K) + align_up((size_t)M * sizeof(float)) + align_up(scales_t_bytes(N, K));
   if (workspace_has_stream_k(M))
     b += align_up((size_t)stream_k_counters(M, N) * sizeof(int)) + (size_t)kStreamKMaxBlocks * kStreamKSlotBytes;
   return b;
@@ -85,6 +98,8 @@ inline Workspace carve_workspace(void* base, int64_t M, int64_t N, int64_t K) {
   p += align_up((size_t)M * K);
   w.sa = reinterpret_cast<float*>(p);
   p += align_up((size_t)M * sizeof(float));
+  w.scales_t = reinterpret_cast<uint32_t*>(p);
+  p += align_up(scales_t_bytes(N, K));
   w.counters = nullptr;
   w.partials = nullptr;
   w.n_counters = 0;
@@ -97,7 +112,7 @@ inline Workspace carve_workspace(void* base, int64_t M, int64_t N, int64_t K) {
   return w;
 }
 
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+__host__ __device__ inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
 // Programmatic dependent launch (sm_90+). Every kernel of the op is launched
 // with a programmatic dependency on the kernel before it in the stream

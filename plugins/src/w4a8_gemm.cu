@@ -567,9 +567,7 @@ static int run_gemm(const void* x, is_dtype_t dtype, const int32_t* wq, const in
   if (int e = check_args(x, M, N, K, group_size, wq, workspace, workspace_bytes_given)) return e;
   Workspace ws = carve_workspace(workspace, M, N, K);
   if (use_wgmma_path(M, N, K, group_size)) {
-    if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kWgmmaPermuted, stream, ws.counters, ws.n_counters))
-      return e;
-    return launch_wgmma_gemm(ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
+    return launch_wgmma_gemm(x, ws, dtype, kIntScale, reinterpret_cast<const uint32_t*>(wq), S, s_float, C, bias, y,
                              (int)M, (int)N, (int)K, group_size, stream);
   }
   // At M = 1 with K <= 8192 on a one-wave grid the K-split GEMM quantizes X itself (use_fused_quant; no workspace traffic).

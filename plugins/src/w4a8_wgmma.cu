@@ -27,7 +27,9 @@
 //     [128 channels x 128 bytes]; plus the tile's 128 group scales by
 //     cp.async (tiles of <= 64 tokens with G % 4 == 0: instead, once, the
 //     block's whole table of scales by one TMA box with stage 0; see
-//     scale_table_groups); all complete on full[s]. It refills stage s once every
+//     scale_table_groups; the persistent kernel at M >= 512: one TMA row of
+//     the transposed scales, see "Group scales" below); all complete on
+//     full[s]. It refills stage s once every
 //     consumer thread freed it (empty[s]; both stages of a pair for a weight copy).
 //   consumers: wait full[s]; each thread loads 16 bytes of weights for each
 //     of its two channels (rows g and g+8 of its warp's 16), unpacks them into
@@ -74,6 +76,23 @@
 // two waves and splits those waves' (tile, group) units evenly; a tile split
 // over blocks is summed by the block holding its first group from the
 // others' partials in the workspace, in a fixed block order (see the fix-up).
+//
+// Group scales of the persistent kernel at M >= 512 (kRows: BT = 128, group
+// size 128; use_scale_rows says where). S is stored [N, G] (the contract), so a k-tile's 128 scales
+// are 128 words 4 * G bytes apart: 128 cp.async gathers per k-tile, which
+// cost 4-8% of the persistent kernel's time at M >= 512 (PERF.md, sixteenth
+// session: the probe without them), and TMA boxes of S as stored (128 rows
+// of 16 bytes) did not win it back. Instead the quantization kernel that runs
+// before every GEMM writes S transposed, [G][N] (ScaleTranspose, gemm_paths.h;
+// into the workspace, at every call: no cache of S across calls), and the
+// producer copies a k-tile's scales as one 512-byte TMA row (zeros past N)
+// with the stage's other copies. The copy costs N * K / 32 bytes each way,
+// 0.5-3.7 MB for the benchmark's layers against 25-160 us calls at M = 512;
+// measured, it paid only on the persistent kernel at M >= 512 (use_scale_rows);
+// the other kernels keep their gathers (or, at <= 64 tokens, their table).
+// The first tile's prefetched stages
+// (prefetch_stages) get their scale rows after the wait for the quantization
+// kernel, with their activations.
 //
 // Tails: TMA fills rows past M (tokens) and past N (channels) with zeros;
 // they are computed and not stored.
@@ -279,6 +298,9 @@ struct WgmmaArgs {
   const float* sa;
   const int32_t* S;       // integer scales [N, G] (int path)
   const float* s_float;   // float scales [N, G] (baseline)
+  // S or s transposed, [G][scales_t_pitch(N)] (the workspace's copy, made by
+  // the quantization kernel) where use_scale_rows chose it; else nullptr.
+  const uint32_t* scales_t;
   const float* C;
   const void* bias;
   void* y;
@@ -334,8 +356,11 @@ constexpr bool tma_stores_output(Walk walk) {
 // the kernel compiles without it and is v17's.
 constexpr bool has_scale_table(int BT, Walk walk) { return walk == Walk::kGrid && BT <= 64; }
 
+
 // kSlim: 0 the 384-thread blocks; 1 slim blocks; 2 deep slim blocks (TileConfig).
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
+// kRows: the group scales by TMA rows of the transposed copy (see "Group
+// scales"; use_scale_rows), persistent 128-token kernels of group size 128 only.
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0, bool kRows = false>
 __global__ void __launch_bounds__(TileConfig<BT, kSlim>::kThreads, TileConfig<BT, kSlim>::kBlocksPerSM)
 w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constant__ CUtensorMap tm_w,
                   const WgmmaArgs args, const __grid_constant__ CUtensorMap tm_s,
@@ -386,6 +411,8 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
   constexpr bool kPersistent = kWalk == Walk::kPersistent;
   constexpr bool kStreamK = kWalk == Walk::kStreamK;
   constexpr bool kWalks = kWalk != Walk::kGrid;  // a block runs several segments
+  // kRows: a k-tile's scales by one TMA row of the transposed copy (tm_s; see "Group scales").
+  static_assert(!kRows || (BT == 128 && kGroup128 && kPersistent), "scale rows: persistent 128-token kernels, group 128");
   // Where the output's factors come from (see the consumers' comment below):
   // kEarlyFactors, registers loaded before the K loop (8-token grid blocks);
   // kSmemFactors (the others), shared memory, copied by the producer lanes
@@ -538,13 +565,19 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
           if (copies_weights && ((used >> (s + 1)) & 1)) mbar_wait(&empty[s + 1], ((fill_parity >> (s + 1)) & 1) ^ 1);
           if (lane == 0) {
             const uint32_t table_bytes = table_groups > 0 && first_tile && i == 0 ? kBlockChannels * table_groups * 4 : 0;
-            mbar_arrive_expect_tx(&full[s],
-                                  Cfg::kActTileBytes + (copies_weights ? 2 * kWeightTileBytes : 0) + table_bytes);
+            constexpr uint32_t kScaleRowBytes = kRows ? kBlockChannels * 4 : 0;
+            mbar_arrive_expect_tx(&full[s], Cfg::kActTileBytes + (copies_weights ? 2 * kWeightTileBytes : 0) +
+                                                table_bytes + kScaleRowBytes);
             if (table_bytes) tma_load_2d(table, &tm_s, g_begin & ~3, n0, &full[s]);
             if (copies_weights) tma_load_2d(w_pair(s), &tm_w, kt * (kTileK / 2), n0, &full[s]);
-            if (!first_tile || i >= pre) tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
+            // The activations and the transposed scales are the quantization
+            // kernel's: for the first tile's prefetched stages, after the wait below.
+            if (!first_tile || i >= pre) {
+              tma_load_2d(act_stage(s), &tm_x, kt * kTileK, m0, &full[s]);
+              if constexpr (kRows) tma_load_2d(scale_stage(s), &tm_s, n0, kt, &full[s]);
+            }
           }
-          if (table_groups == 0 && (kGroup128 || (kt + 1) % tiles_per_group == 0)) {
+          if (!kRows && table_groups == 0 && (kGroup128 || (kt + 1) % tiles_per_group == 0)) {
             const int grp = kGroup128 ? kt : kt / tiles_per_group;
 #pragma unroll
             for (int j = 0; j < kBlockChannels / 32; ++j) {
@@ -561,7 +594,10 @@ w4a8_wgmma_kernel(const __grid_constant__ CUtensorMap tm_x, const __grid_constan
             // be running (programmatic dependent launch): wait for it here.
             wait_for_prerequisite_grid();
             IS_TL_WAIT_DONE(true, kTlKernel, args.y);
-            for (int j = 0; j < pre; ++j) tma_load_2d(act_stage(j), &tm_x, (kt_begin + j) * kTileK, m0, &full[j]);
+            for (int j = 0; j < pre; ++j) {
+              tma_load_2d(act_stage(j), &tm_x, (kt_begin + j) * kTileK, m0, &full[j]);
+              if constexpr (kRows) tma_load_2d(scale_stage(j), &tm_s, n0, kt_begin + j, &full[j]);
+            }
           }
         }
         if constexpr (kSmemFactors) {
@@ -1074,7 +1110,7 @@ constexpr int smem_bytes() {
 // instantiation): kernels with a scale table (has_scale_table) up to the
 // device's per-block limit (the table comes on top of smem_bytes;
 // table_budget keeps the occupancy).
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0, bool kRows = false>
 static cudaError_t kernel_ready() {
   static std::once_flag once;
   static cudaError_t err = cudaSuccess;
@@ -1082,7 +1118,7 @@ static cudaError_t kernel_ready() {
     const int limit = has_scale_table(BT, kWalk) ? std::max(smem_bytes<BT, kWalk, kSlim>(),
                                                             device_attribute<cudaDevAttrMaxSharedMemoryPerBlockOptin>(0))
                                                  : smem_bytes<BT, kWalk, kSlim>();
-    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>,
+    err = cudaFuncSetAttribute(w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim, kRows>,
                                cudaFuncAttributeMaxDynamicSharedMemorySize, limit);
   });
   return err;
@@ -1297,6 +1333,21 @@ static int encode_map(CUtensorMap* map, const void* base, uint64_t row_bytes, ui
   return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
 }
 
+// A row-major 2-D tensor of 4-byte words [rows][cols] whose rows lie
+// pitch_bytes apart (a multiple of 16), as a TMA map with box [box_rows][box_cols]
+// (the transposed group scales).
+static int encode_map_pitched(CUtensorMap* map, const void* base, uint64_t cols, uint64_t rows, uint64_t pitch_bytes,
+                              uint32_t box_cols, uint32_t box_rows) {
+  const cuuint64_t dims[2] = {cols, rows};
+  const cuuint64_t strides[1] = {pitch_bytes};
+  const cuuint32_t box[2] = {box_cols, box_rows};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  CUresult r = tensor_map_encoder()(map, CU_TENSOR_MAP_DATA_TYPE_INT32, 2, const_cast<void*>(base), dims, strides, box,
+                                    elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                    CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return r == CUDA_SUCCESS ? 0 : IS_ERR_ALIGNMENT;
+}
+
 // Whether Y allows the output's TMA stores (where the kernel has them,
 // tma_stores_output): 16-byte aligned, rows a multiple of 16 bytes (TMA's
 // global stride). IS_TMA_STORE=0 (read on every call, a measurement knob like
@@ -1306,12 +1357,12 @@ static bool tma_store_ok(const void* y, int N) {
   return N % 8 == 0 && (reinterpret_cast<uintptr_t>(y) & 15) == 0;
 }
 
-template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0>
+template <typename T, bool kIntScale, int BT, bool kGroup128, Walk kWalk = Walk::kGrid, int kSlim = 0, bool kRows = false>
 static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const WgmmaArgs& args, int splits,
                         cudaStream_t stream) {
-  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim>;
+  auto kernel = w4a8_wgmma_kernel<T, kIntScale, BT, kGroup128, kWalk, kSlim, kRows>;
   int smem = smem_bytes<BT, kWalk, kSlim>();
-  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk, kSlim>()));
+  IS_CUDA_TRY((kernel_ready<T, kIntScale, BT, kGroup128, kWalk, kSlim, kRows>()));
   // The scale table, where it applies (has_scale_table, scale_table_groups);
   // tm_s is unused otherwise.
   WgmmaArgs a = args;
@@ -1324,6 +1375,14 @@ static int launch_typed(const CUtensorMap& tm_x, const CUtensorMap& tm_w, const 
       a.table_groups = groups;
       smem = TileConfig<BT, kSlim>::table_smem_bytes(groups);
     }
+  }
+  // The transposed scales, [G rows][N words] with row stride scales_t_pitch(N),
+  // in boxes of one row of 128 words (zeros past N).
+  if constexpr (kRows) {
+    if (args.scales_t == nullptr) return IS_ERR_WORKSPACE;
+    if (int e = encode_map_pitched(&tm_s, args.scales_t, (uint64_t)args.N, (uint64_t)(args.K / args.group_size),
+                                   (uint64_t)scales_t_pitch(args.N) * 4, kBlockChannels, 1))
+      return e;
   }
   // The map of Y for the output's TMA stores, where the kernel has them
   // (tma_stores_output) and Y allows them (tma_store_ok); tm_y is unused otherwise.
@@ -1447,9 +1506,12 @@ static int launch_for_tokens(const CUtensorMap& tm_x, const CUtensorMap& tm_w, c
     case 32: return launch_typed<T, kIntScale, 32, kGroup128>(tm_x, tm_w, args, splits, stream);
     case 64: return launch_typed<T, kIntScale, 64, kGroup128>(tm_x, tm_w, args, splits, stream);
     default:
-      return use_persistent(args.K, splits)
-                 ? launch_typed<T, kIntScale, 128, kGroup128, Walk::kPersistent>(tm_x, tm_w, args, splits, stream)
-                 : launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
+      if (!use_persistent(args.K, splits)) return launch_typed<T, kIntScale, 128, kGroup128>(tm_x, tm_w, args, splits, stream);
+      if constexpr (kGroup128) {  // the transposed scales where the launcher made them (use_scale_rows)
+        if (args.scales_t != nullptr)
+          return launch_typed<T, kIntScale, 128, true, Walk::kPersistent, 0, true>(tm_x, tm_w, args, splits, stream);
+      }
+      return launch_typed<T, kIntScale, 128, kGroup128, Walk::kPersistent>(tm_x, tm_w, args, splits, stream);
   }
 }
 
@@ -1511,6 +1573,28 @@ static Tiling choose_tiling(int64_t M, int64_t N, int K, int group_size) {
   return t;
 }
 
+// Whether the call runs the persistent kernel that reads its group scales by
+// TMA rows of the transposed copy (kRows; "Group scales" above): the
+// persistent 128-token kernel of group size 128 at M >= kScaleRowsMinM.
+// Measured on the H100 against main 2c654be in one process (PERF.md,
+// seventeenth session; bench_results/h100_2026-12-07_scale_rows_*): the
+// persistent kernel (K = 4096) at M = 512-4096 1.03-1.054x faster on
+// 28672x4096, 0.99-1.04x on 12288x4096, 0.99-1.02x on 4096x4096 (with rows
+// in every 128-token kernel, two forms); but at M = 128-256 0.79-0.98x
+// (28672x4096 M = 128: 54.7 against 43.0 us), and the 128-token grid and
+// stream-K kernels (K > 8192) 0.94-1.00x at M = 256-1024, so neither takes it.
+// IS_SCALE_ROWS=1|0 (read on every call, a measurement knob like
+// IS_PERSISTENT) forces it wherever the persistent kernel runs, or never.
+constexpr int kScaleRowsMinM = 512;
+static bool use_scale_rows(const WgmmaArgs& args, const Tiling& tiling) {
+  if (tiling.BT != 128 || args.group_size != kTileK) return false;
+  if (use_stream_k(args, 128, tiling.splits) || !use_persistent(args.K, tiling.splits)) return false;
+  const char* env = std::getenv("IS_SCALE_ROWS");
+  if (env != nullptr && env[0] == '1') return true;
+  if (env != nullptr && env[0] == '0') return false;
+  return args.M >= kScaleRowsMinM;
+}
+
 // How many of the first tile's stages a block fills with weights before it
 // waits for the quantization kernel (programmatic dependent launch: the GEMM's
 // blocks start while that kernel, or the previous GEMM, still runs): 4, not
@@ -1531,16 +1615,30 @@ static int prefetch_stages() {
   return kPrefetchStages;
 }
 
-int launch_wgmma_gemm(const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq, const int32_t* S,
-                      const float* s_float, const float* C, const void* bias, void* y, int M, int N, int K,
-                      int group_size, cudaStream_t stream) {
+int launch_wgmma_gemm(const void* x, const Workspace& ws, is_dtype_t dtype, bool int_scale, const uint32_t* wq,
+                      const int32_t* S, const float* s_float, const float* C, const void* bias, void* y, int M, int N,
+                      int K, int group_size, cudaStream_t stream) {
   const Tiling tiling = choose_tiling(M, N, K, group_size);
   const int BT = tiling.BT, splits = tiling.splits;
   CUtensorMap tm_x, tm_w;
   if (int e = encode_map(&tm_x, ws.xq, (uint64_t)K, (uint64_t)M, kTileK, BT, CU_TENSOR_MAP_SWIZZLE_128B)) return e;
   if (int e = encode_map(&tm_w, wq, (uint64_t)K / 2, (uint64_t)N, kWeightRowBytes, kBlockChannels, CU_TENSOR_MAP_SWIZZLE_NONE))
     return e;
-  const WgmmaArgs args{ws.sa, S, s_float, C, bias, y, M, N, K, group_size, ws.counters, ws.partials, 0, prefetch_stages(), 0};
+  WgmmaArgs args{ws.sa,       S, s_float, nullptr, C, bias, y, M, N, K, group_size, ws.counters,
+                 ws.partials, 0, prefetch_stages(), 0};
+  // The scale copy, where the kernel that runs reads it (use_scale_rows).
+  ScaleTranspose st;
+  if (use_scale_rows(args, tiling)) {
+    args.scales_t = ws.scales_t;
+    st.src = reinterpret_cast<const uint32_t*>(int_scale ? static_cast<const void*>(S) : static_cast<const void*>(s_float));
+    st.dst = ws.scales_t;
+    st.n = N;
+    st.g = K / group_size;
+    st.pitch = (int)scales_t_pitch(N);
+  }
+  if (int e = launch_quantize(x, dtype, M, K, ws.xq, ws.sa, XqOrder::kWgmmaPermuted, stream, ws.counters,
+                              ws.n_counters, st))
+    return e;
   IS_DISPATCH_DTYPE(dtype, T, {
     return int_scale ? launch_for_groups<T, true>(tm_x, tm_w, args, BT, splits, tiling.slim, stream)
                      : launch_for_groups<T, false>(tm_x, tm_w, args, BT, splits, tiling.slim, stream);
