@@ -258,6 +258,27 @@ def test_random_within_one_ulp(m, n, k, group_size, bias, name, gemm_path_2):
     assert d.max() <= 1, f"max ulp {d.max()}"
 
 
+def _check_graph_replay(m: int, n: int, k: int, calls: list, refs: list, what: str) -> None:
+    """Capture the fp16 calls (x, wq, S, C) of group size 128, all on one
+    workspace, in one CUDA graph, replay it 3 times into NaN-filled outputs,
+    and assert every call's Y within 1 ulp of its reference (refs[i])."""
+    ws = plugin.workspace_for(m, n, k, "cuda")
+    ys = [torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda") for _ in calls]
+    plugin.int_scale_gemm(*calls[0], None, 128, ws, ys[0])  # load the kernels before the capture
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for args, y in zip(calls, ys):
+            plugin.int_scale_gemm(*args, None, 128, ws, y)
+    for _ in range(3):
+        for y in ys:
+            y.fill_(float("nan"))
+        graph.replay()
+        torch.cuda.synchronize()
+        for i, y in enumerate(ys):
+            assert ulp_distance(y.cpu().numpy(), refs[i]).max() <= 1, f"{what} {i} of {len(calls)}"
+
+
 # Calls replayed back to back in one CUDA graph, as TensorRT and the benchmark
 # run them: each call's kernels start before the previous kernel ends
 # (programmatic dependent launch) and all calls share one workspace, so a
@@ -278,21 +299,7 @@ def test_back_to_back_graph_replay_bit_exact(m, n, k, path, monkeypatch):
     refs = [int_scale_gemm_reference(x, packed, w.S, w.C, None, 128) for x in xs]
     wq, S, C = _to_torch(packed), _to_torch(w.S), _to_torch(w.C)
     x_dev = [_to_torch(x) for x in xs]
-    ws = plugin.workspace_for(m, n, k, "cuda")
-    ys = [torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda") for _ in range(calls)]
-    plugin.int_scale_gemm(x_dev[0], wq, S, C, None, 128, ws, ys[0])  # load the kernels before the capture
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(calls):
-            plugin.int_scale_gemm(x_dev[i], wq, S, C, None, 128, ws, ys[i])
-    for _ in range(3):
-        for y in ys:
-            y.fill_(float("nan"))
-        graph.replay()
-        torch.cuda.synchronize()
-        for i in range(calls):
-            assert ulp_distance(ys[i].cpu().numpy(), refs[i]).max() <= 1, f"call {i} of {calls}"
+    _check_graph_replay(m, n, k, [(x_dev[i], wq, S, C) for i in range(calls)], refs, "call")
 
 
 # The persistent kernel at M >= 512 (and wherever IS_SCALE_ROWS=1 forces it)
@@ -350,21 +357,7 @@ def test_layers_sharing_workspace_in_graph_bit_exact(path, monkeypatch):
     cases = [random_case_cached(m, n, k, 128, DTYPES["fp16"], False, seed=40 + i) for i in range(layers)]
     refs = [int_scale_gemm_reference(x, packed, w.S, w.C, None, 128) for x, w, _, packed in cases]
     dev = [(_to_torch(x), _to_torch(packed), _to_torch(w.S), _to_torch(w.C)) for x, w, _, packed in cases]
-    ws = plugin.workspace_for(m, n, k, "cuda")
-    ys = [torch.full((m, n), float("nan"), dtype=torch.float16, device="cuda") for _ in range(layers)]
-    plugin.int_scale_gemm(*dev[0], None, 128, ws, ys[0])  # load the kernels before the capture
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for i in range(layers):
-            plugin.int_scale_gemm(*dev[i], None, 128, ws, ys[i])
-    for _ in range(3):
-        for y in ys:
-            y.fill_(float("nan"))
-        graph.replay()
-        torch.cuda.synchronize()
-        for i in range(layers):
-            assert ulp_distance(ys[i].cpu().numpy(), refs[i]).max() <= 1, f"layer {i} of {layers}"
+    _check_graph_replay(m, n, k, dev, refs, "layer")
 
 
 # v22 reads the epilogue's factors before the K loop in the mma.sync K-split
